@@ -1,0 +1,63 @@
+# qbsync developer commands. Everything installs itself: a fresh machine needs only Python 3.11+, make and git.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .sam-venv
+STAMP := $(VENV)/.installed-stamp
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint typecheck cfn-lint sam-validate unit invoke bench format clean
+
+help:
+	@echo "make run        start the local stack (API on http://127.0.0.1:$${QBSYNC_PORT:-8000})"
+	@echo "make test       install, lint and run the whole test suite"
+	@echo "make invoke FN=<function> EVENT=events/<file>.json   run one Lambda handler in-process"
+	@echo "make lint       ruff, mypy (shared/qbsync), cfn-lint, sam validate --lint"
+	@echo "make format     ruff format + autofix"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+# The SAM CLI pins its own boto3, so it lives in a virtualenv of its own.
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'aws-sam-cli>=1.120'
+	@touch $(SAM_STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m infra.local_stack $(ARGS)
+
+invoke: $(STAMP)
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
+	$(BIN)/python -m infra.invoke $(FN) $(EVENT)
+
+lint: $(STAMP) $(SAM_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared/qbsync
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+
+typecheck: $(STAMP)
+	$(BIN)/mypy shared/qbsync
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

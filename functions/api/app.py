@@ -1,0 +1,105 @@
+"""qbsync REST API (and, in later issues, the Web Connector SOAP endpoint and the QBO callback).
+
+Routes only: each view parses nothing and decides nothing; it calls one use case and returns a model.
+"""
+
+from chalice import Chalice, Response
+
+from qbsync import __version__
+from qbsync.api import presenters
+from qbsync.api.params import int_param, str_param
+from qbsync.api.routing import QueryParam, RestApi, ViewContext
+from qbsync.models import (
+    Health,
+    TenantAdminPatch,
+    TenantCreated,
+    TenantCreateRequest,
+    TenantList,
+    TenantSettings,
+    TenantView,
+)
+from qbsync.tenancy import settings_of
+
+app = Chalice(app_name="qbsync")
+api = RestApi(
+    app,
+    title="qbsync",
+    description="QuickBooks Desktop (Web Connector) and QuickBooks Online integration backend.",
+)
+
+
+@api.route("/health", "GET", summary="Liveness check", auth="none", response=Health, tag="service")
+def health(ctx: ViewContext) -> Health:
+    return Health(status="ok", version=__version__, stage=ctx.services.settings.stage)
+
+
+@api.route("/openapi.json", "GET", summary="This API's OpenAPI 3.1 document", auth="none", tag="service")
+def openapi(ctx: ViewContext) -> Response:
+    return Response(body=api.openapi_json(), headers={"Content-Type": "application/json"})
+
+
+@api.route(
+    "/v1/tenants",
+    "POST",
+    summary="Create a tenant and its API key",
+    auth="admin",
+    request=TenantCreateRequest,
+    response=TenantCreated,
+    status=201,
+    tag="tenants",
+)
+def create_tenant(ctx: ViewContext) -> TenantCreated:
+    body: TenantCreateRequest = ctx.body
+    return presenters.tenant_created(ctx.services.tenants.create(body.name, body.settings))
+
+
+@api.route(
+    "/v1/tenants",
+    "GET",
+    summary="List tenants (oldest first)",
+    auth="admin",
+    response=TenantList,
+    tag="tenants",
+    query=(QueryParam("limit", "page size, 1-100", "integer"), QueryParam("cursor", "from the previous page")),
+)
+def list_tenants(ctx: ViewContext) -> TenantList:
+    query = ctx.request.query
+    page = ctx.services.tenants.list(
+        limit=int_param(query, "limit", default=50, minimum=1, maximum=100), cursor=str_param(query, "cursor")
+    )
+    return presenters.tenant_list(page)
+
+
+@api.route(
+    "/v1/tenants/{tenant_id}",
+    "PATCH",
+    summary="Rename, deactivate or reactivate a tenant",
+    auth="admin",
+    request=TenantAdminPatch,
+    response=TenantView,
+    tag="tenants",
+)
+def update_tenant(ctx: ViewContext, tenant_id: str) -> TenantView:
+    return presenters.tenant_view(ctx.services.tenants.admin_update(tenant_id, ctx.body))
+
+
+@api.route("/v1/tenant", "GET", summary="The caller's tenant", response=TenantView, tag="tenant")
+def get_tenant(ctx: ViewContext) -> TenantView:
+    return presenters.tenant_view(ctx.tenant)
+
+
+@api.route("/v1/tenant/settings", "GET", summary="Integration settings", response=TenantSettings, tag="tenant")
+def get_settings(ctx: ViewContext) -> TenantSettings:
+    return settings_of(ctx.tenant)
+
+
+@api.route(
+    "/v1/tenant/settings",
+    "PATCH",
+    summary="Change integration settings (JSON merge patch)",
+    response=TenantSettings,
+    body="object",
+    tag="tenant",
+)
+def patch_settings(ctx: ViewContext) -> TenantSettings:
+    return settings_of(ctx.services.tenants.update_settings(ctx.tenant, ctx.body))

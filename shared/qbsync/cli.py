@@ -1,0 +1,200 @@
+"""``qbsync`` command line: manage tenants and settings over the REST API, run a schedule once.
+
+It talks to the local stack (default ``http://127.0.0.1:8000``) or a deployed stack: ``--url`` / ``QBSYNC_URL``,
+``--key`` / ``QBSYNC_API_KEY`` (tenant), ``--admin-key`` / ``QBSYNC_ADMIN_KEY`` (admin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+from qbsync.settings import LOCAL_ADMIN_KEY
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+LOCAL_ENV_FILE = Path(".qbsync") / "local-env.json"
+
+
+class CliError(Exception):
+    pass
+
+
+def _is_loopback(url: str) -> bool:
+    return (urlparse(url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+class Client:
+    def __init__(self, url: str, key: str | None, admin_key: str | None, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.key = key
+        self.admin_key = admin_key
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, *, admin: bool = False, body: Any = None, params: Any = None) -> Any:
+        key = self.admin_key if admin else self.key
+        if not key:
+            which = "--admin-key / QBSYNC_ADMIN_KEY" if admin else "--key / QBSYNC_API_KEY"
+            raise CliError(f"this command needs a key: pass {which}")
+        headers = {"Authorization": f"Bearer {key}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = requests.request(
+                method,
+                self.url + path,
+                headers=headers,
+                params=params,
+                data=None if body is None else json.dumps(body),
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise CliError(f"cannot reach {self.url}: {exc}") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {"detail": response.text[:500]}
+        if response.status_code >= 400:
+            detail = payload.get("detail") if isinstance(payload, dict) else payload
+            code = payload.get("code", response.status_code) if isinstance(payload, dict) else response.status_code
+            extra = ""
+            if isinstance(payload, dict) and payload.get("errors"):
+                extra = "\n" + "\n".join(f"  {e['field']}: {e['message']}" for e in payload["errors"])
+            raise CliError(f"{response.status_code} {code}: {detail}{extra}")
+        return payload
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """``sales_tax.enabled=true`` → (["sales_tax", "enabled"], True). Values are JSON when they parse, else text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise CliError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.split("."), value
+
+
+def build_patch(assignments: list[str]) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for text in assignments:
+        path, value = parse_assignment(text)
+        node = patch
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return patch
+
+
+def run_schedule(name: str) -> dict[str, Any]:
+    """Run a scheduled handler once, in this process, exactly as Lambda would (same handler, same event shape).
+
+    Uses this environment's settings; next to a running ``make run`` it reads the embedded stack's settings from
+    ``.qbsync/local-env.json`` for whatever the environment does not set."""
+    from qbsync.schedules import SCHEDULES
+
+    if name not in SCHEDULES:
+        raise CliError(f"unknown schedule {name!r}; choose from {', '.join(sorted(SCHEDULES))}")
+    if LOCAL_ENV_FILE.exists():
+        for key, value in json.loads(LOCAL_ENV_FILE.read_text()).items():
+            os.environ.setdefault(key, value)
+    from qbsync.entrypoints import scheduled_handler
+
+    event = {"version": "0", "id": "cli", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    return scheduled_handler(name, SCHEDULES[name])(event, _CliContext(name))
+
+
+class _CliContext:
+    def __init__(self, name: str) -> None:
+        self.function_name = f"qbsync-{name}"
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = "cli"
+        self.log_group_name = "cli"
+        self.log_stream_name = "cli"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qbsync", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--url", default=os.environ.get("QBSYNC_URL", DEFAULT_URL), help="API base URL")
+    parser.add_argument("--key", default=os.environ.get("QBSYNC_API_KEY"), help="tenant API key")
+    parser.add_argument("--admin-key", default=os.environ.get("QBSYNC_ADMIN_KEY"), help="admin key")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    tenants = sub.add_parser("tenants", help="create and list tenants (admin key)")
+    tsub = tenants.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = tsub.add_parser("create", help="create a tenant; prints its API key once")
+    create.add_argument("name")
+    listing = tsub.add_parser("list", help="list tenants")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--cursor")
+    for action, help_text in (
+        ("deactivate", "refuse the tenant's keys and Web Connector logins"),
+        ("activate", "reactivate a tenant"),
+    ):
+        one = tsub.add_parser(action, help=help_text)
+        one.add_argument("tenant_id")
+
+    sub.add_parser("tenant", help="show the tenant of --key")
+
+    settings = sub.add_parser("settings", help="show or change the tenant's integration settings")
+    ssub = settings.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ssub.add_parser("show", help="print the settings")
+    setp = ssub.add_parser("set", help="change settings: KEY=VALUE … (dotted keys, JSON values, null resets)")
+    setp.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+
+    run = sub.add_parser("run-schedule", help="run a scheduled handler once (reconciler, token_refresher, job_sweeper)")
+    run.add_argument("name")
+
+    sub.add_parser("health", help="check that the API answers")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    admin_key = args.admin_key or (LOCAL_ADMIN_KEY if _is_loopback(args.url) else None)
+    client = Client(args.url, args.key, admin_key)
+    try:
+        result = dispatch(args, client)
+    except CliError as exc:
+        print(f"qbsync: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def dispatch(args: argparse.Namespace, client: Client) -> Any:
+    if args.command == "tenants":
+        if args.action == "create":
+            return client.call("POST", "/v1/tenants", admin=True, body={"name": args.name})
+        if args.action == "list":
+            return client.call("GET", "/v1/tenants", admin=True, params={"limit": args.limit, "cursor": args.cursor})
+        status = "inactive" if args.action == "deactivate" else "active"
+        return client.call("PATCH", f"/v1/tenants/{args.tenant_id}", admin=True, body={"status": status})
+    if args.command == "tenant":
+        return client.call("GET", "/v1/tenant")
+    if args.command == "settings":
+        if args.action == "show":
+            return client.call("GET", "/v1/tenant/settings")
+        return client.call("PATCH", "/v1/tenant/settings", body=build_patch(args.assignments))
+    if args.command == "run-schedule":
+        return run_schedule(args.name)
+    if args.command == "health":
+        response = requests.get(client.url + "/health", timeout=client.timeout)
+        return response.json()
+    raise CliError(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The one settings object. Logic never reads ``os.environ``; it receives a :class:`Settings`.
+
+Environment names are part of the public contract (DESIGN.md "Settings"): they may grow, never change meaning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+LOCAL_STAGE = "local"
+LOCAL_ADMIN_KEY = "local-admin-key"  # only ever used when the stage is "local"
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or malformed."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = LOCAL_STAGE
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    table_name: str = "qbsync"
+    transfer_queue_url: str | None = None
+    transfer_dlq_url: str | None = None
+    event_bus: str | None = None
+    kms_key_id: str | None = None
+    admin_key: str | None = field(default=None, repr=False)
+    admin_key_secret_arn: str | None = None
+    qbo_client_id: str | None = None
+    qbo_client_secret: str | None = field(default=None, repr=False)
+    qbo_client_secret_arn: str | None = None
+    qbo_redirect_uri: str | None = None
+    qbo_environment: str = "sandbox"
+    qbo_api_base_url: str | None = None
+    public_base_url: str | None = None
+    max_body_bytes: int = 2 * 1024 * 1024
+    api_key_cache_seconds: int = 60
+    log_level: str = "INFO"
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == LOCAL_STAGE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        stage = (env.get("QBSYNC_STAGE") or LOCAL_STAGE).strip()
+        admin_key = _opt(env, "QBSYNC_ADMIN_KEY")
+        if admin_key is None and stage == LOCAL_STAGE:
+            admin_key = LOCAL_ADMIN_KEY
+        return cls(
+            stage=stage,
+            aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1").strip(),
+            aws_endpoint_url=_opt(env, "AWS_ENDPOINT_URL"),
+            table_name=(env.get("QBSYNC_TABLE") or "qbsync").strip(),
+            transfer_queue_url=_opt(env, "QBSYNC_TRANSFER_QUEUE_URL"),
+            transfer_dlq_url=_opt(env, "QBSYNC_TRANSFER_DLQ_URL"),
+            event_bus=_opt(env, "QBSYNC_EVENT_BUS"),
+            kms_key_id=_opt(env, "QBSYNC_KMS_KEY_ID"),
+            admin_key=admin_key,
+            admin_key_secret_arn=_opt(env, "QBSYNC_ADMIN_KEY_SECRET_ARN"),
+            qbo_client_id=_opt(env, "QBO_CLIENT_ID"),
+            qbo_client_secret=_opt(env, "QBO_CLIENT_SECRET"),
+            qbo_client_secret_arn=_opt(env, "QBO_CLIENT_SECRET_ARN"),
+            qbo_redirect_uri=_opt(env, "QBO_REDIRECT_URI"),
+            qbo_environment=(env.get("QBO_ENVIRONMENT") or "sandbox").strip(),
+            qbo_api_base_url=_opt(env, "QBO_API_BASE_URL"),
+            public_base_url=_opt(env, "QBSYNC_PUBLIC_URL"),
+            max_body_bytes=_int(env, "QBSYNC_MAX_BODY_BYTES", 2 * 1024 * 1024),
+            api_key_cache_seconds=_int(env, "QBSYNC_API_KEY_CACHE_SECONDS", 60),
+            log_level=(env.get("POWERTOOLS_LOG_LEVEL") or env.get("LOG_LEVEL") or "INFO").strip(),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process, read once (lazily, never at import time)."""
+    return Settings.from_env()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,113 @@
+"""Storage ports: the records qbsync keeps and the repository interfaces use cases depend on.
+
+Two adapters implement every port: ``store.dynamo`` (the single DynamoDB table; the only code that knows keys)
+and ``store.memory`` (in-memory fakes for unit tests). ``tests/contract`` runs one suite against both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+T = TypeVar("T")
+
+TenantStatus = Literal["active", "inactive"]
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    name: str
+    status: TenantStatus
+    settings: dict[str, Any]
+    created_at: str
+    updated_at: str
+    version: int = 1
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass
+class ApiKey:
+    """An API key as stored: only the salted hash of its secret part is kept."""
+
+    key_id: str
+    tenant_id: str
+    secret_hash: str
+    created_at: str
+    revoked: bool = False
+
+
+@dataclass
+class ScheduleRun:
+    """The last run of a scheduled handler (reconciler, token refresher, sweeper…)."""
+
+    name: str
+    runs: int
+    last_started_at: str
+    last_finished_at: str | None
+    last_outcome: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    cursor: str | None = None  # opaque; pass back to get the next page
+
+
+class TenantRepository(Protocol):
+    def create(self, tenant: Tenant, api_key: ApiKey) -> None:
+        """Write the tenant and its first API key atomically. ``AlreadyExists`` if either id is taken."""
+
+    def get(self, tenant_id: str) -> Tenant | None: ...
+
+    def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[Tenant]:
+        """Tenants, oldest first."""
+
+    def update(self, tenant: Tenant) -> Tenant:
+        """Save ``tenant`` if its stored version still equals ``tenant.version``; return it with version + 1.
+
+        ``ConcurrentModification`` if someone else saved first; ``NotFound`` if it does not exist."""
+
+    def add_api_key(self, api_key: ApiKey) -> None:
+        """``AlreadyExists`` if the key id is taken; ``NotFound`` if the tenant does not exist."""
+
+    def get_api_key(self, key_id: str) -> ApiKey | None: ...
+
+    def revoke_api_key(self, key_id: str) -> None: ...
+
+
+class ScheduleRunRepository(Protocol):
+    def get(self, name: str) -> ScheduleRun | None: ...
+
+    def record_start(self, name: str, started_at: str) -> ScheduleRun:
+        """Increment ``runs`` atomically and set ``last_started_at`` (creates the record on first run)."""
+
+    def record_finish(self, name: str, finished_at: str, outcome: dict[str, Any]) -> None: ...
+
+
+class UniqueClaims(Protocol):
+    """Conditional-write uniqueness: one owner per (scope, value), e.g. a connector username per deployment."""
+
+    def claim(self, scope: str, value: str, owner: str) -> bool:
+        """True if ``owner`` now holds the claim (or already did); False if another owner holds it."""
+
+    def release(self, scope: str, value: str, owner: str) -> None: ...
+
+    def owner_of(self, scope: str, value: str) -> str | None: ...
+
+
+class Store(Protocol):
+    """Everything a use case may need from storage, built once per process by ``store.factory``."""
+
+    @property
+    def tenants(self) -> TenantRepository: ...
+
+    @property
+    def schedule_runs(self) -> ScheduleRunRepository: ...
+
+    @property
+    def claims(self) -> UniqueClaims: ...

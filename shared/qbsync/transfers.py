@@ -1,0 +1,88 @@
+"""The transfer pipeline's contract: the SQS message a transfer travels in, and the dispatcher that hands each
+message to the handler registered for its kind (customer, item, invoice, payment… — registered by the sync
+issues). Unknown kinds and malformed messages raise, so SQS redelivers them and, after the queue's
+``maxReceiveCount``, parks them in the dead-letter queue: nothing is silently dropped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field
+
+from qbsync.errors import QbsyncError
+from qbsync.models import StrictModel, validate_model
+
+
+class TransferMessage(StrictModel):
+    """Body of a transfer-queue message. FIFO group = the QuickBooks company (realm or connector)."""
+
+    v: Literal[1] = 1
+    tenant_id: str = Field(min_length=1, max_length=64)
+    transfer_id: str = Field(min_length=1, max_length=128)
+    kind: str = Field(min_length=1, max_length=64)
+    target: Literal["qbo", "qbd"]
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class PoisonMessage(QbsyncError):
+    code, status, title = "poison_message", 422, "Message cannot be processed"
+
+
+class UnknownTransferKind(QbsyncError):
+    code, status, title = "unknown_transfer_kind", 422, "No handler for this transfer kind"
+
+
+@dataclass
+class MessageMeta:
+    message_id: str
+    group_id: str | None
+    receive_count: int
+
+
+TransferHandler = Callable[[TransferMessage, MessageMeta], dict[str, Any] | None]
+
+
+@dataclass
+class TransferDispatcher:
+    handlers: dict[str, TransferHandler] = field(default_factory=dict)
+
+    def register(self, kind: str, handler: TransferHandler) -> None:
+        if kind in self.handlers:
+            raise ValueError(f"a handler for {kind!r} is already registered")
+        self.handlers[kind] = handler
+
+    def parse(self, body: str) -> TransferMessage:
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise PoisonMessage(f"Transfer message is not JSON: {exc}") from None
+        try:
+            return validate_model(TransferMessage, data)
+        except QbsyncError as exc:
+            raise PoisonMessage(f"Transfer message is invalid: {exc.extra.get('errors')}") from None
+
+    def dispatch(self, body: str, meta: MessageMeta) -> dict[str, Any] | None:
+        message = self.parse(body)
+        handler = self.handlers.get(message.kind)
+        if handler is None:
+            raise UnknownTransferKind(f"No transfer handler for kind {message.kind!r}.")
+        return handler(message, meta)
+
+
+_dispatcher: TransferDispatcher | None = None
+
+
+def get_dispatcher() -> TransferDispatcher:
+    """The process-wide dispatcher; sync modules register their handlers on it."""
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = TransferDispatcher()
+    return _dispatcher
+
+
+def use_dispatcher(dispatcher: TransferDispatcher | None) -> None:
+    global _dispatcher
+    _dispatcher = dispatcher
