@@ -1,0 +1,454 @@
+"""DynamoDB adapters for the storage ports (the single table described in :mod:`qbsync.store.keys`).
+
+Uses the low-level client so every request is explicit and typed. botocore ``ClientError``s that mean something to
+the domain (failed conditions, cancelled transactions) become :mod:`qbsync.errors` here; anything else (throttling
+after retries, missing table, bad credentials) propagates unchanged.
+
+Free-form dicts (tenant ``settings``, schedule ``last_outcome``) are stored as JSON strings, not DynamoDB maps:
+boto3 refuses Python floats (they would need a Decimal round trip that turns every number, ints included, into
+``Decimal`` on the way back), empty strings/sets have edge cases, and nothing ever queries inside these dicts.
+A JSON string round-trips exactly what the caller stored, and the memory adapter does the same round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import ClientError
+
+from qbsync import aws
+from qbsync.errors import AlreadyExists, BadRequest, ConcurrentModification, NotFound
+from qbsync.settings import Settings, get_settings
+from qbsync.store import keys
+from qbsync.store.ports import ApiKey, Page, ScheduleRun, Tenant, TenantStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+
+    Item = dict[str, AttributeValueTypeDef]
+
+MAX_PAGE_SIZE = 1000
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_TXN_CANCELLED = "TransactionCanceledException"
+
+
+# --- attribute helpers ---------------------------------------------------------------------------------------------
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _n(value: int) -> AttributeValueTypeDef:
+    return {"N": str(value)}
+
+
+def _key(key: keys.KeyDict) -> Item:
+    return {name: _s(value) for name, value in key.items()}
+
+
+def _str(item: Item, name: str) -> str:
+    return item[name]["S"]
+
+
+def _opt_str(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else value["S"]
+
+
+def _int(item: Item, name: str, default: int = 0) -> int:
+    value = item.get(name)
+    return default if value is None else int(value["N"])
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _dict(item: Item, name: str) -> dict[str, Any]:
+    raw = _opt_str(item, name)
+    loaded = json.loads(raw) if raw else {}
+    return cast("dict[str, Any]", loaded) if isinstance(loaded, dict) else {}
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _cancellation_codes(exc: ClientError) -> list[str]:
+    """Per-action reason codes of a cancelled transaction (``"None"`` for actions that were fine)."""
+    reasons = cast("list[dict[str, Any]]", exc.response.get("CancellationReasons") or [])
+    return [str(reason.get("Code") or "None") for reason in reasons]
+
+
+# --- records <-> items ---------------------------------------------------------------------------------------------
+
+
+def _tenant_item(tenant: Tenant) -> Item:
+    item = _key(keys.tenant_key(tenant.tenant_id))
+    item.update(
+        {
+            "GSI1PK": _s(keys.TENANTS_GSI1PK),
+            "GSI1SK": _s(keys.tenant_gsi1sk(tenant.created_at, tenant.tenant_id)),
+            "entity": _s(keys.ENTITY_TENANT),
+            "tenant_id": _s(tenant.tenant_id),
+            "name": _s(tenant.name),
+            "status": _s(tenant.status),
+            "settings": _s(_json(tenant.settings)),
+            "created_at": _s(tenant.created_at),
+            "updated_at": _s(tenant.updated_at),
+            "version": _n(tenant.version),
+        }
+    )
+    return item
+
+
+def _tenant(item: Item) -> Tenant:
+    return Tenant(
+        tenant_id=_str(item, "tenant_id"),
+        name=_str(item, "name"),
+        status=cast("TenantStatus", _str(item, "status")),
+        settings=_dict(item, "settings"),
+        created_at=_str(item, "created_at"),
+        updated_at=_str(item, "updated_at"),
+        version=_int(item, "version", 1),
+    )
+
+
+def _apikey_item(api_key: ApiKey) -> Item:
+    item = _key(keys.apikey_key(api_key.key_id))
+    item.update(
+        {
+            "entity": _s(keys.ENTITY_APIKEY),
+            "key_id": _s(api_key.key_id),
+            "tenant_id": _s(api_key.tenant_id),
+            "secret_hash": _s(api_key.secret_hash),
+            "created_at": _s(api_key.created_at),
+            "revoked": {"BOOL": api_key.revoked},
+        }
+    )
+    return item
+
+
+def _apikey(item: Item) -> ApiKey:
+    return ApiKey(
+        key_id=_str(item, "key_id"),
+        tenant_id=_str(item, "tenant_id"),
+        secret_hash=_str(item, "secret_hash"),
+        created_at=_str(item, "created_at"),
+        revoked=bool(item.get("revoked", {}).get("BOOL", False)),
+    )
+
+
+def _schedule_run(item: Item) -> ScheduleRun:
+    return ScheduleRun(
+        name=_str(item, "name"),
+        runs=_int(item, "runs"),
+        last_started_at=_str(item, "last_started_at"),
+        last_finished_at=_opt_str(item, "last_finished_at"),
+        last_outcome=_dict(item, "last_outcome"),
+        version=_int(item, "version", 1),
+    )
+
+
+def _check_page_size(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+
+
+# --- adapters ------------------------------------------------------------------------------------------------------
+
+
+class _DynamoBase:
+    def __init__(self, settings: Settings, client: DynamoDBClient | None = None) -> None:
+        self._settings = settings
+        self._table = settings.table_name
+        self._fixed_client = client
+
+    @property
+    def _db(self) -> DynamoDBClient:
+        """Resolved per call (a dict lookup) so ``aws.reset_clients()`` is honoured by long-lived stores."""
+        if self._fixed_client is not None:
+            return self._fixed_client
+        return cast("DynamoDBClient", aws.client("dynamodb", self._settings))
+
+    def _get(self, key: keys.KeyDict) -> Item | None:
+        response = self._db.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True)
+        return response.get("Item")
+
+
+class DynamoTenantRepository(_DynamoBase):
+    def create(self, tenant: Tenant, api_key: ApiKey) -> None:
+        if api_key.tenant_id != tenant.tenant_id:
+            raise ValueError("api_key.tenant_id must equal tenant.tenant_id")
+        actions: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _tenant_item(tenant),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _apikey_item(api_key),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+        ]
+        try:
+            self._db.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if _error_code(exc) != _TXN_CANCELLED:
+                raise
+            codes = _cancellation_codes(exc)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise AlreadyExists(f"Tenant {tenant.tenant_id!r} already exists") from exc
+            if "ConditionalCheckFailed" in codes:
+                raise AlreadyExists("API key id already exists") from exc
+            if "TransactionConflict" in codes:
+                raise ConcurrentModification("Tenant is being created concurrently") from exc
+            raise
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        item = self._get(keys.tenant_key(tenant_id))
+        return None if item is None else _tenant(item)
+
+    def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[Tenant]:
+        """Oldest first. GSI queries are eventually consistent: a tenant created a moment ago may be missing."""
+        _check_page_size(limit)
+        start: Item | None = _key(keys.decode_cursor(cursor)) if cursor else None
+        found: list[Item] = []
+        # Ask for one more than a page so the cursor is returned only when another item really exists (DynamoDB's
+        # own LastEvaluatedKey may point past the last item); loop because a query may stop at 1 MB.
+        while len(found) <= limit:
+            params: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": keys.GSI1,
+                "KeyConditionExpression": "GSI1PK = :pk",
+                "ExpressionAttributeValues": {":pk": _s(keys.TENANTS_GSI1PK)},
+                "ScanIndexForward": True,
+                "Limit": limit + 1 - len(found),
+            }
+            if start is not None:
+                params["ExclusiveStartKey"] = start
+            response = self._db.query(**params)
+            found.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+        tenants = [_tenant(item) for item in found[:limit]]
+        next_cursor = None
+        if len(found) > limit:
+            last = tenants[-1]
+            next_cursor = keys.encode_cursor(keys.tenant_index_key(last.tenant_id, last.created_at))
+        return Page(items=tenants, cursor=next_cursor)
+
+    def update(self, tenant: Tenant) -> Tenant:
+        """Saves name, status, settings and updated_at (id and created_at never change)."""
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key=_key(keys.tenant_key(tenant.tenant_id)),
+                UpdateExpression="SET #name = :name, #status = :status, #settings = :settings, "
+                "#updated_at = :updated_at, #version = :next",
+                ConditionExpression="attribute_exists(PK) AND #version = :expected",
+                ExpressionAttributeNames={
+                    "#name": "name",
+                    "#status": "status",
+                    "#settings": "settings",
+                    "#updated_at": "updated_at",
+                    "#version": "version",
+                },
+                ExpressionAttributeValues={
+                    ":name": _s(tenant.name),
+                    ":status": _s(tenant.status),
+                    ":settings": _s(_json(tenant.settings)),
+                    ":updated_at": _s(tenant.updated_at),
+                    ":expected": _n(tenant.version),
+                    ":next": _n(tenant.version + 1),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _error_code(exc) != _CONDITION_FAILED:
+                raise
+            exists = "Item" in exc.response or self._get(keys.tenant_key(tenant.tenant_id)) is not None
+            if exists:
+                raise ConcurrentModification(f"Tenant {tenant.tenant_id!r} was modified by someone else") from exc
+            raise NotFound(f"Tenant {tenant.tenant_id!r} not found") from exc
+        return _tenant(response["Attributes"])
+
+    def add_api_key(self, api_key: ApiKey) -> None:
+        actions: list[TransactWriteItemTypeDef] = [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": _key(keys.tenant_key(api_key.tenant_id)),
+                    "ConditionExpression": "attribute_exists(PK)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _apikey_item(api_key),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+        ]
+        try:
+            self._db.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if _error_code(exc) != _TXN_CANCELLED:
+                raise
+            codes = _cancellation_codes(exc)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise NotFound(f"Tenant {api_key.tenant_id!r} not found") from exc
+            if "ConditionalCheckFailed" in codes:
+                raise AlreadyExists("API key id already exists") from exc
+            if "TransactionConflict" in codes:
+                raise ConcurrentModification("API key is being written concurrently") from exc
+            raise
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        item = self._get(keys.apikey_key(key_id))
+        return None if item is None else _apikey(item)
+
+    def revoke_api_key(self, key_id: str) -> None:
+        """Idempotent; ``NotFound`` if the key does not exist."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(keys.apikey_key(key_id)),
+                UpdateExpression="SET #revoked = :true",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#revoked": "revoked"},
+                ExpressionAttributeValues={":true": {"BOOL": True}},
+            )
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                raise NotFound("API key not found") from exc
+            raise
+
+
+class DynamoScheduleRunRepository(_DynamoBase):
+    def get(self, name: str) -> ScheduleRun | None:
+        item = self._get(keys.schedule_key(name))
+        return None if item is None else _schedule_run(item)
+
+    def record_start(self, name: str, started_at: str) -> ScheduleRun:
+        response = self._db.update_item(
+            TableName=self._table,
+            Key=_key(keys.schedule_key(name)),
+            UpdateExpression="SET #entity = :entity, #name = :name, #started = :started ADD #runs :one, #version :one",
+            ExpressionAttributeNames={
+                "#entity": "entity",
+                "#name": "name",
+                "#started": "last_started_at",
+                "#runs": "runs",
+                "#version": "version",
+            },
+            ExpressionAttributeValues={
+                ":entity": _s(keys.ENTITY_SCHEDULE),
+                ":name": _s(name),
+                ":started": _s(started_at),
+                ":one": _n(1),
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _schedule_run(response["Attributes"])
+
+    def record_finish(self, name: str, finished_at: str, outcome: dict[str, Any]) -> None:
+        """``NotFound`` if ``record_start`` never ran for ``name``."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(keys.schedule_key(name)),
+                UpdateExpression="SET #finished = :finished, #outcome = :outcome ADD #version :one",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={
+                    "#finished": "last_finished_at",
+                    "#outcome": "last_outcome",
+                    "#version": "version",
+                },
+                ExpressionAttributeValues={
+                    ":finished": _s(finished_at),
+                    ":outcome": _s(_json(outcome)),
+                    ":one": _n(1),
+                },
+            )
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                raise NotFound(f"Schedule run {name!r} was never started") from exc
+            raise
+
+
+class DynamoUniqueClaims(_DynamoBase):
+    def claim(self, scope: str, value: str, owner: str) -> bool:
+        item = _key(keys.claim_key(scope, value))
+        item.update({"entity": _s(keys.ENTITY_CLAIM), "scope": _s(scope), "value": _s(value), "owner": _s(owner)})
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(PK) OR #owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": _s(owner)},
+            )
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def release(self, scope: str, value: str, owner: str) -> None:
+        """Idempotent; a no-op unless ``owner`` holds the claim."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=_key(keys.claim_key(scope, value)),
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": _s(owner)},
+            )
+        except ClientError as exc:
+            if _error_code(exc) != _CONDITION_FAILED:
+                raise
+
+    def owner_of(self, scope: str, value: str) -> str | None:
+        item = self._get(keys.claim_key(scope, value))
+        return None if item is None else _opt_str(item, "owner")
+
+
+class DynamoStore:
+    """The DynamoDB-backed :class:`~qbsync.store.ports.Store`. Cheap to build; no AWS call until first use."""
+
+    def __init__(self, settings: Settings | None = None, client: DynamoDBClient | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._tenants = DynamoTenantRepository(self.settings, client)
+        self._schedule_runs = DynamoScheduleRunRepository(self.settings, client)
+        self._claims = DynamoUniqueClaims(self.settings, client)
+
+    @property
+    def tenants(self) -> DynamoTenantRepository:
+        return self._tenants
+
+    @property
+    def schedule_runs(self) -> DynamoScheduleRunRepository:
+        return self._schedule_runs
+
+    @property
+    def claims(self) -> DynamoUniqueClaims:
+        return self._claims
+
+
+__all__ = [
+    "DynamoScheduleRunRepository",
+    "DynamoStore",
+    "DynamoTenantRepository",
+    "DynamoUniqueClaims",
+]

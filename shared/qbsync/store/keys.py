@@ -1,0 +1,137 @@
+"""The key design of qbsync's single DynamoDB table. Every key string is built here and nowhere else.
+
+Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1SK``, projection ALL), TTL attribute
+``expires_at`` (epoch seconds). Every item also carries ``entity`` (its type) and, when it is mutable, ``version``
+(optimistic locking: a write succeeds only if the stored version equals the one read; it then becomes version + 1).
+
+| entity     | PK                      | SK       | GSI1PK    | GSI1SK                     | notes              |
+|------------|-------------------------|----------|-----------|----------------------------|--------------------|
+| tenant     | `TENANT#<tenant_id>`    | `META`   | `TENANTS` | `<created_at>#<tenant_id>` | list oldest first  |
+| apikey     | `APIKEY#<key_id>`       | `META`   | -         | -                          | secret hash only   |
+| schedule   | `SCHEDULE#<name>`       | `META`   | -         | -                          | `runs`: atomic ADD |
+| claim      | `CLAIM#<scope>#<value>` | `META`   | -         | -                          | one `owner`        |
+| connection | `CONN#...`              | reserved | reserved  | reserved                   | later issue        |
+| job        | `JOB#...`               | reserved | reserved  | reserved                   | later issue        |
+| link       | `LINK#...`              | reserved | reserved  | reserved                   | later issue        |
+| ticket     | `TICKET#...`            | reserved | reserved  | reserved                   | later issue        |
+| transfer   | `XFER#...`              | reserved | reserved  | reserved                   | later issue        |
+
+Rules:
+
+* Singleton items use ``SK = "META"`` so that child items can later share the partition (e.g. ``TENANT#t1`` /
+  ``CONN#c1``) and be read with one ``Query``.
+* ``created_at`` is :func:`qbsync.clock.iso` output (fixed width, UTC, ``Z``), so it sorts as a string; the tenant id
+  suffix makes ``GSI1SK`` unique when two tenants are created in the same millisecond.
+* A component followed by ``#`` must not contain ``#`` (claim scopes); trailing components may contain anything.
+* Free-form dicts (tenant ``settings``, schedule ``last_outcome``) are stored as JSON strings (see ``dynamo.py``).
+* Pagination cursors are opaque to callers: base64url (no padding) of the JSON of the last returned item's key
+  attributes (table keys + index keys), i.e. a DynamoDB ``ExclusiveStartKey`` with string values. Both adapters
+  produce and accept the same format.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from qbsync.errors import BadRequest
+
+META = "META"
+
+TENANT_PREFIX = "TENANT#"
+APIKEY_PREFIX = "APIKEY#"
+SCHEDULE_PREFIX = "SCHEDULE#"
+CLAIM_PREFIX = "CLAIM#"
+# Reserved for later issues (documented above; not used yet).
+CONN_PREFIX = "CONN#"
+JOB_PREFIX = "JOB#"
+LINK_PREFIX = "LINK#"
+TICKET_PREFIX = "TICKET#"
+XFER_PREFIX = "XFER#"
+
+TENANTS_GSI1PK = "TENANTS"
+GSI1 = "GSI1"
+TTL_ATTRIBUTE = "expires_at"
+
+ENTITY_TENANT = "tenant"
+ENTITY_APIKEY = "apikey"
+ENTITY_SCHEDULE = "schedule"
+ENTITY_CLAIM = "claim"
+
+KeyDict = dict[str, str]
+
+
+def _part(value: str, what: str, *, allow_hash: bool = True) -> str:
+    if not value:
+        raise ValueError(f"{what} must not be empty")
+    if not allow_hash and "#" in value:
+        raise ValueError(f"{what} must not contain '#': {value!r}")
+    return value
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return TENANT_PREFIX + _part(tenant_id, "tenant_id")
+
+
+def tenant_key(tenant_id: str) -> KeyDict:
+    return {"PK": tenant_pk(tenant_id), "SK": META}
+
+
+def tenant_gsi1sk(created_at: str, tenant_id: str) -> str:
+    return f"{_part(created_at, 'created_at')}#{_part(tenant_id, 'tenant_id')}"
+
+
+def tenant_index_key(tenant_id: str, created_at: str) -> KeyDict:
+    """Everything ``ExclusiveStartKey`` needs to resume a GSI1 query after this tenant."""
+    return {
+        "PK": tenant_pk(tenant_id),
+        "SK": META,
+        "GSI1PK": TENANTS_GSI1PK,
+        "GSI1SK": tenant_gsi1sk(created_at, tenant_id),
+    }
+
+
+def apikey_pk(key_id: str) -> str:
+    return APIKEY_PREFIX + _part(key_id, "key_id")
+
+
+def apikey_key(key_id: str) -> KeyDict:
+    return {"PK": apikey_pk(key_id), "SK": META}
+
+
+def schedule_pk(name: str) -> str:
+    return SCHEDULE_PREFIX + _part(name, "schedule name")
+
+
+def schedule_key(name: str) -> KeyDict:
+    return {"PK": schedule_pk(name), "SK": META}
+
+
+def claim_pk(scope: str, value: str) -> str:
+    return f"{CLAIM_PREFIX}{_part(scope, 'claim scope', allow_hash=False)}#{_part(value, 'claim value')}"
+
+
+def claim_key(scope: str, value: str) -> KeyDict:
+    return {"PK": claim_pk(scope, value), "SK": META}
+
+
+def encode_cursor(key: KeyDict) -> str:
+    raw = json.dumps(key, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, required: tuple[str, ...] = ("PK", "SK", "GSI1PK", "GSI1SK")) -> KeyDict:
+    """Inverse of :func:`encode_cursor`; ``BadRequest`` for anything a client could have mangled."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest("Invalid cursor") from exc
+    if (
+        not isinstance(data, dict)
+        or set(data) != set(required)
+        or not all(isinstance(v, str) and v for v in data.values())
+    ):
+        raise BadRequest("Invalid cursor")
+    return {str(k): str(v) for k, v in data.items()}

@@ -1,0 +1,214 @@
+"""In-memory fakes of the storage ports, for unit tests. ``tests/contract`` holds them to the DynamoDB behaviour:
+same errors, same ordering, same cursor format, same JSON round trip of free-form dicts, same key validation.
+
+Every operation holds one lock, so the fakes are safe to share between threads (and conditional writes are atomic
+as they are in DynamoDB). Records are copied in and out: mutating a returned object never changes the store.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from typing import Any, cast
+
+from qbsync.errors import AlreadyExists, BadRequest, ConcurrentModification, NotFound
+from qbsync.store import keys
+from qbsync.store.ports import ApiKey, Page, ScheduleRun, Tenant
+
+MAX_PAGE_SIZE = 1000
+
+
+def _roundtrip(value: dict[str, Any]) -> dict[str, Any]:
+    """What the DynamoDB adapter does to free-form dicts (stored as JSON strings)."""
+    return cast("dict[str, Any]", json.loads(json.dumps(value, separators=(",", ":"), sort_keys=True)))
+
+
+def _copy_tenant(tenant: Tenant) -> Tenant:
+    return replace(tenant, settings=_roundtrip(tenant.settings))
+
+
+def _copy_run(run: ScheduleRun) -> ScheduleRun:
+    return replace(run, last_outcome=_roundtrip(run.last_outcome))
+
+
+class _Tables:
+    """The shared state of one fake "table" (all repositories of a MemoryStore see the same data)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tenants: dict[str, Tenant] = {}  # by PK
+        self.api_keys: dict[str, ApiKey] = {}  # by PK
+        self.schedule_runs: dict[str, ScheduleRun] = {}  # by PK
+        self.claims: dict[str, str] = {}  # PK -> owner
+
+
+class MemoryTenantRepository:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def create(self, tenant: Tenant, api_key: ApiKey) -> None:
+        if api_key.tenant_id != tenant.tenant_id:
+            raise ValueError("api_key.tenant_id must equal tenant.tenant_id")
+        tenant_pk = keys.tenant_pk(tenant.tenant_id)
+        key_pk = keys.apikey_pk(api_key.key_id)
+        keys.tenant_gsi1sk(tenant.created_at, tenant.tenant_id)  # same validation as the DynamoDB item
+        stored = _copy_tenant(tenant)
+        with self._t.lock:
+            if tenant_pk in self._t.tenants:
+                raise AlreadyExists(f"Tenant {tenant.tenant_id!r} already exists")
+            if key_pk in self._t.api_keys:
+                raise AlreadyExists("API key id already exists")
+            self._t.tenants[tenant_pk] = stored
+            self._t.api_keys[key_pk] = replace(api_key)
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        pk = keys.tenant_pk(tenant_id)
+        with self._t.lock:
+            found = self._t.tenants.get(pk)
+            return None if found is None else _copy_tenant(found)
+
+    def list(self, *, limit: int = 50, cursor: str | None = None) -> Page[Tenant]:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise BadRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        after = keys.decode_cursor(cursor)["GSI1SK"] if cursor else None
+        with self._t.lock:
+            ordered = sorted(
+                ((keys.tenant_gsi1sk(t.created_at, t.tenant_id), t) for t in self._t.tenants.values()),
+                key=lambda pair: pair[0],
+            )
+            found = [_copy_tenant(t) for sk, t in ordered if after is None or sk > after][: limit + 1]
+        items = found[:limit]
+        next_cursor = None
+        if len(found) > limit:
+            last = items[-1]
+            next_cursor = keys.encode_cursor(keys.tenant_index_key(last.tenant_id, last.created_at))
+        return Page(items=items, cursor=next_cursor)
+
+    def update(self, tenant: Tenant) -> Tenant:
+        pk = keys.tenant_pk(tenant.tenant_id)
+        with self._t.lock:
+            stored = self._t.tenants.get(pk)
+            if stored is None:
+                raise NotFound(f"Tenant {tenant.tenant_id!r} not found")
+            if stored.version != tenant.version:
+                raise ConcurrentModification(f"Tenant {tenant.tenant_id!r} was modified by someone else")
+            saved = replace(
+                stored,
+                name=tenant.name,
+                status=tenant.status,
+                settings=_roundtrip(tenant.settings),
+                updated_at=tenant.updated_at,
+                version=tenant.version + 1,
+            )
+            self._t.tenants[pk] = saved
+            return _copy_tenant(saved)
+
+    def add_api_key(self, api_key: ApiKey) -> None:
+        tenant_pk = keys.tenant_pk(api_key.tenant_id)
+        key_pk = keys.apikey_pk(api_key.key_id)
+        with self._t.lock:
+            if tenant_pk not in self._t.tenants:
+                raise NotFound(f"Tenant {api_key.tenant_id!r} not found")
+            if key_pk in self._t.api_keys:
+                raise AlreadyExists("API key id already exists")
+            self._t.api_keys[key_pk] = replace(api_key)
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        pk = keys.apikey_pk(key_id)
+        with self._t.lock:
+            found = self._t.api_keys.get(pk)
+            return None if found is None else replace(found)
+
+    def revoke_api_key(self, key_id: str) -> None:
+        pk = keys.apikey_pk(key_id)
+        with self._t.lock:
+            found = self._t.api_keys.get(pk)
+            if found is None:
+                raise NotFound("API key not found")
+            self._t.api_keys[pk] = replace(found, revoked=True)
+
+
+class MemoryScheduleRunRepository:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def get(self, name: str) -> ScheduleRun | None:
+        pk = keys.schedule_pk(name)
+        with self._t.lock:
+            found = self._t.schedule_runs.get(pk)
+            return None if found is None else _copy_run(found)
+
+    def record_start(self, name: str, started_at: str) -> ScheduleRun:
+        pk = keys.schedule_pk(name)
+        with self._t.lock:
+            found = self._t.schedule_runs.get(pk)
+            if found is None:
+                run = ScheduleRun(name=name, runs=1, last_started_at=started_at, last_finished_at=None, version=1)
+            else:
+                run = replace(found, runs=found.runs + 1, last_started_at=started_at, version=found.version + 1)
+            self._t.schedule_runs[pk] = run
+            return _copy_run(run)
+
+    def record_finish(self, name: str, finished_at: str, outcome: dict[str, Any]) -> None:
+        pk = keys.schedule_pk(name)
+        stored_outcome = _roundtrip(outcome)
+        with self._t.lock:
+            found = self._t.schedule_runs.get(pk)
+            if found is None:
+                raise NotFound(f"Schedule run {name!r} was never started")
+            self._t.schedule_runs[pk] = replace(
+                found, last_finished_at=finished_at, last_outcome=stored_outcome, version=found.version + 1
+            )
+
+
+class MemoryUniqueClaims:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def claim(self, scope: str, value: str, owner: str) -> bool:
+        pk = keys.claim_pk(scope, value)
+        with self._t.lock:
+            current = self._t.claims.get(pk)
+            if current is not None and current != owner:
+                return False
+            self._t.claims[pk] = owner
+            return True
+
+    def release(self, scope: str, value: str, owner: str) -> None:
+        pk = keys.claim_pk(scope, value)
+        with self._t.lock:
+            if self._t.claims.get(pk) == owner:
+                del self._t.claims[pk]
+
+    def owner_of(self, scope: str, value: str) -> str | None:
+        pk = keys.claim_pk(scope, value)
+        with self._t.lock:
+            return self._t.claims.get(pk)
+
+
+class MemoryStore:
+    """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
+
+    def __init__(self) -> None:
+        self._tables = _Tables()
+        self._tenants = MemoryTenantRepository(self._tables)
+        self._schedule_runs = MemoryScheduleRunRepository(self._tables)
+        self._claims = MemoryUniqueClaims(self._tables)
+
+    @property
+    def tenants(self) -> MemoryTenantRepository:
+        return self._tenants
+
+    @property
+    def schedule_runs(self) -> MemoryScheduleRunRepository:
+        return self._schedule_runs
+
+    @property
+    def claims(self) -> MemoryUniqueClaims:
+        return self._claims
+
+    def clear(self) -> None:
+        with self._tables.lock:
+            for table in (self._tables.tenants, self._tables.api_keys, self._tables.schedule_runs, self._tables.claims):
+                table.clear()
