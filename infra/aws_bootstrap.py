@@ -28,14 +28,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from infra.template import ROOT, cached_template
+from qbsync.lambda_context import DEFAULT_REGION, LOCAL_ACCOUNT_ID
 
 log = logging.getLogger("qbsync.local.bootstrap")
 
 LOCAL_STAGE = "local"
 LOCAL_ADMIN_KEY = "local-admin-key"
-LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_PARTITION = "aws"
-DEFAULT_REGION = "us-east-1"
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

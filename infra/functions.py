@@ -10,13 +10,11 @@ import contextlib
 import importlib.util
 import sys
 import threading
-import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.aws_bootstrap import DEFAULT_REGION, LOCAL_ACCOUNT_ID, LocalResources
+from infra.aws_bootstrap import LocalResources
+from qbsync.lambda_context import LambdaContext, lambda_context
 
 _lock = threading.Lock()
 _modules: dict[Path, Any] = {}
@@ -83,58 +81,6 @@ def load_handler(name: str, resources: LocalResources, *, fresh: bool = False) -
         return getattr(module, attribute)
     except AttributeError:
         raise AttributeError(f"{path} has no {attribute!r}") from None
-
-
-@dataclass
-class LambdaContext:
-    """The attributes and method of the Lambda Python runtime's context object that handlers and Powertools use."""
-
-    function_name: str
-    timeout: float
-    memory_limit_in_mb: int = 512
-    region: str = DEFAULT_REGION
-    account_id: str = LOCAL_ACCOUNT_ID
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    identity: Any = None
-    client_context: Any = None
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-    @property
-    def log_stream_name(self) -> str:
-        return f"{time.strftime('%Y/%m/%d')}/[{self.function_version}]{self.aws_request_id.replace('-', '')}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def lambda_context(
-    function_name: str,
-    timeout: float = 30,
-    *,
-    memory_limit_in_mb: int = 512,
-    region: str = DEFAULT_REGION,
-    account_id: str = LOCAL_ACCOUNT_ID,
-) -> LambdaContext:
-    """A fresh context (new request id, full time budget) for one invocation."""
-    return LambdaContext(
-        function_name=function_name,
-        timeout=timeout,
-        memory_limit_in_mb=memory_limit_in_mb,
-        region=region,
-        account_id=account_id,
-    )
 
 
 def context_for(spec: dict[str, Any], resources: LocalResources) -> LambdaContext:

@@ -11,12 +11,14 @@ with chalice's threaded local dev server, and runs the SQS worker and the schedu
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -24,6 +26,7 @@ from infra.aws_bootstrap import LocalResources, apply_env, bootstrap
 from infra.functions import find_function, load_handler
 from infra.scheduler import Scheduler, speedup_from_env
 from infra.worker import SqsWorker
+from qbsync.cli import LOCAL_ENV_FILE
 
 log = logging.getLogger("qbsync.local")
 
@@ -170,7 +173,6 @@ def banner(stack: LocalStack) -> str:
         "",
         "qbsync local stack is running",
         f"  API            {base}   (health: {base}/health, OpenAPI: {base}/openapi.json)",
-        f"  Web Connector  {base}/qbwc   (WSDL: {base}/qbwc?wsdl)",
         f"  Admin key      {key}",
         f"  Embedded AWS   {stack.aws_endpoint}   (table {stack.resources.env.get('QBSYNC_TABLE')})",
     ]
@@ -185,7 +187,7 @@ def banner(stack: LocalStack) -> str:
         f"  curl -s -X POST {base}/v1/tenants -H 'Authorization: Bearer {key}' \\",
         "       -H 'Content-Type: application/json' -d '{\"name\": \"Acme\"}'",
         f"  curl -s {base}/v1/tenant -H 'Authorization: Bearer <api_key from the answer above>'",
-        "  .venv/bin/qbsync --help",
+        "  .venv/bin/qbsync --help            (tenants, settings, run-schedule reconciler, …)",
         "",
         "Ctrl-C stops everything.",
         "",
@@ -223,14 +225,25 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot start the local stack: {exc}", file=sys.stderr)
         return 1
+    env_file = write_env_file(stack)
     try:
         print(banner(stack), flush=True)
         while not stop.wait(0.5):
             pass
     finally:
         print("stopping…", flush=True)
+        env_file.unlink(missing_ok=True)
         stack.stop()
     return 0
+
+
+def write_env_file(stack: LocalStack) -> Path:
+    """Leave the running stack's settings where ``qbsync run-schedule`` looks for them (removed on exit)."""
+    assert stack.resources is not None
+    path = Path(LOCAL_ENV_FILE)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(stack.resources.env, indent=2, sort_keys=True))
+    return path
 
 
 if __name__ == "__main__":

@@ -106,23 +106,10 @@ def run_schedule(name: str) -> dict[str, Any]:
         for key, value in json.loads(LOCAL_ENV_FILE.read_text()).items():
             os.environ.setdefault(key, value)
     from qbsync.entrypoints import scheduled_handler
+    from qbsync.lambda_context import lambda_context
 
     event = {"version": "0", "id": "cli", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
-    return scheduled_handler(name, SCHEDULES[name])(event, _CliContext(name))
-
-
-class _CliContext:
-    def __init__(self, name: str) -> None:
-        self.function_name = f"qbsync-{name}"
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = "cli"
-        self.log_group_name = "cli"
-        self.log_stream_name = "cli"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+    return scheduled_handler(name, SCHEDULES[name])(event, lambda_context(f"qbsync-{name}", timeout=900))
 
 
 def build_parser() -> argparse.ArgumentParser:

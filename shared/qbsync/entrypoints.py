@@ -69,7 +69,12 @@ def transfer_queue_handler() -> LambdaHandler:
     @metrics.log_metrics(raise_on_empty_metrics=False)
     @tracer.capture_lambda_handler(capture_response=False)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if not event.get("Records"):  # Lambda never sends one, but an empty batch is nothing to do, not an error
+            return {"batchItemFailures": []}
         processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+        # Report an all-failed batch item by item too, instead of raising: the outcome for SQS is the same
+        # (every message returns to the queue) but it is not counted as a function error by the alarm.
+        processor.raise_on_entire_batch_failure = False
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
