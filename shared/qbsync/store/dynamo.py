@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from qbsync import aws
-from qbsync.errors import AlreadyExists, BadRequest, ConcurrentModification, NotFound
+from qbsync.errors import AlreadyExists, BadRequest, ConcurrentModification, NotFound, QbsyncError
 from qbsync.settings import Settings, get_settings
 from qbsync.store import keys
 from qbsync.store.ports import ApiKey, Page, ScheduleRun, Tenant, TenantStatus
@@ -81,6 +81,25 @@ def _cancellation_codes(exc: ClientError) -> list[str]:
     """Per-action reason codes of a cancelled transaction (``"None"`` for actions that were fine)."""
     reasons = cast("list[dict[str, Any]]", exc.response.get("CancellationReasons") or [])
     return [str(reason.get("Code") or "None") for reason in reasons]
+
+
+def _transact(db: Any, actions: list[TransactWriteItemTypeDef], *, first_failed: QbsyncError, conflict: str) -> None:
+    """Run a tenant-then-API-key transaction, mapping a cancellation to the domain error it means: the first
+    action's condition → ``first_failed``; the API key's → ``AlreadyExists``; a concurrent transaction →
+    ``ConcurrentModification``."""
+    try:
+        db.transact_write_items(TransactItems=actions)
+    except ClientError as exc:
+        if _error_code(exc) != _TXN_CANCELLED:
+            raise
+        codes = _cancellation_codes(exc)
+        if codes[:1] == ["ConditionalCheckFailed"]:
+            raise first_failed from exc
+        if "ConditionalCheckFailed" in codes:
+            raise AlreadyExists("API key id already exists") from exc
+        if "TransactionConflict" in codes:
+            raise ConcurrentModification(conflict) from exc
+        raise
 
 
 # --- records <-> items ---------------------------------------------------------------------------------------------
@@ -199,19 +218,12 @@ class DynamoTenantRepository(_DynamoBase):
                 }
             },
         ]
-        try:
-            self._db.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if _error_code(exc) != _TXN_CANCELLED:
-                raise
-            codes = _cancellation_codes(exc)
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                raise AlreadyExists(f"Tenant {tenant.tenant_id!r} already exists") from exc
-            if "ConditionalCheckFailed" in codes:
-                raise AlreadyExists("API key id already exists") from exc
-            if "TransactionConflict" in codes:
-                raise ConcurrentModification("Tenant is being created concurrently") from exc
-            raise
+        _transact(
+            self._db,
+            actions,
+            first_failed=AlreadyExists(f"Tenant {tenant.tenant_id!r} already exists"),
+            conflict="Tenant is being created concurrently",
+        )
 
     def get(self, tenant_id: str) -> Tenant | None:
         item = self._get(keys.tenant_key(tenant_id))
@@ -300,19 +312,12 @@ class DynamoTenantRepository(_DynamoBase):
                 }
             },
         ]
-        try:
-            self._db.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if _error_code(exc) != _TXN_CANCELLED:
-                raise
-            codes = _cancellation_codes(exc)
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                raise NotFound(f"Tenant {api_key.tenant_id!r} not found") from exc
-            if "ConditionalCheckFailed" in codes:
-                raise AlreadyExists("API key id already exists") from exc
-            if "TransactionConflict" in codes:
-                raise ConcurrentModification("API key is being written concurrently") from exc
-            raise
+        _transact(
+            self._db,
+            actions,
+            first_failed=NotFound(f"Tenant {api_key.tenant_id!r} not found"),
+            conflict="API key is being written concurrently",
+        )
 
     def get_api_key(self, key_id: str) -> ApiKey | None:
         item = self._get(keys.apikey_key(key_id))
