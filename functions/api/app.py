@@ -20,7 +20,7 @@ from qbsync.models import (
 )
 from qbsync.tenancy import settings_of
 
-app = Chalice(app_name="qbsync")
+app = Chalice(app_name="qbsync", configure_logs=False)  # Powertools owns the "qbsync" logger (JSON, redacted)
 api = RestApi(
     app,
     title="qbsync",

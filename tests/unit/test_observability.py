@@ -53,3 +53,11 @@ def test_redact_keeps_what_is_not_secret() -> None:
         "token_expires_at": None,
     }
     assert redact("GET /v1/tenant?limit=3") == "GET /v1/tenant?limit=3"
+
+
+def test_only_the_redacting_handler_writes_qbsync_logs(api: Api) -> None:
+    """Chalice and Powertools share the "qbsync" logger name; a second handler would print unredacted lines."""
+    import logging
+
+    handlers = logging.getLogger("qbsync").handlers
+    assert handlers == [get_logger().registered_handler]
