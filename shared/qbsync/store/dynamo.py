@@ -13,6 +13,7 @@ A JSON string round-trips exactly what the caller stored, and the memory adapter
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
@@ -21,7 +22,8 @@ from qbsync import aws
 from qbsync.errors import AlreadyExists, BadRequest, ConcurrentModification, NotFound, QbsyncError
 from qbsync.settings import Settings, get_settings
 from qbsync.store import keys
-from qbsync.store.ports import ApiKey, Page, ScheduleRun, Tenant, TenantStatus
+from qbsync.store.documents import connector_doc, connector_from_doc, connector_owner, parse_connector_owner
+from qbsync.store.ports import ApiKey, Connector, Page, ScheduleRun, Tenant, TenantStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -429,6 +431,106 @@ class DynamoUniqueClaims(_DynamoBase):
         return None if item is None else _opt_str(item, "owner")
 
 
+class DynamoConnectorRepository(_DynamoBase):
+    def create(self, connector: Connector) -> Connector:
+        # The first connector of a tenant claims the tenant's default pointer in the same transaction; when a
+        # default already exists that condition fails and the connector is written again as non-default.
+        for as_default in (True, False):
+            stored = replace(connector, is_default=as_default, version=1)
+            item = _key(keys.connector_key(stored.tenant_id, stored.connector_id))
+            item.update({"entity": _s(keys.ENTITY_CONNECTOR), "doc": _s(connector_doc(stored)), "version": _n(1)})
+            claim = _key(keys.username_claim_key(stored.username))
+            claim.update(
+                {
+                    "entity": _s(keys.ENTITY_CLAIM),
+                    "scope": _s(keys.USERNAME_SCOPE),
+                    "owner": _s(connector_owner(stored)),
+                }
+            )
+            actions: list[TransactWriteItemTypeDef] = [
+                {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+                {"Put": {"TableName": self._table, "Item": claim, "ConditionExpression": "attribute_not_exists(PK)"}},
+            ]
+            if as_default:
+                pointer = _key(keys.default_connector_key(stored.tenant_id))
+                pointer.update({"entity": _s("default_connector"), "connector_id": _s(stored.connector_id)})
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": pointer,
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    }
+                )
+            try:
+                self._db.transact_write_items(TransactItems=actions)
+            except ClientError as exc:
+                if _error_code(exc) != _TXN_CANCELLED:
+                    raise
+                codes = _cancellation_codes(exc)
+                failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+                if 0 in failed:
+                    raise AlreadyExists(f"Connector {stored.connector_id!r} already exists") from exc
+                if 1 in failed:
+                    raise AlreadyExists(f"The username {stored.username!r} is already in use") from exc
+                if failed == [2]:
+                    continue
+                if "TransactionConflict" in codes:
+                    raise ConcurrentModification("Connector is being created concurrently") from exc
+                raise
+            return stored
+        raise ConcurrentModification("Connector could not be created")  # pragma: no cover - loop always returns
+
+    def get(self, tenant_id: str, connector_id: str) -> Connector | None:
+        item = self._get(keys.connector_key(tenant_id, connector_id))
+        return None if item is None else connector_from_doc(_str(item, "doc"), _int(item, "version"))
+
+    def find_by_username(self, username: str) -> Connector | None:
+        claim = self._get(keys.username_claim_key(username))
+        if claim is None:
+            return None
+        return self.get(*parse_connector_owner(_str(claim, "owner")))
+
+    def list(self, tenant_id: str) -> list[Connector]:
+        found: list[Connector] = []
+        paginator = self._db.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+            ExpressionAttributeValues={":pk": _s(keys.tenant_pk(tenant_id)), ":prefix": _s(keys.CONN_PREFIX)},
+            ConsistentRead=True,
+        ):
+            found += [connector_from_doc(_str(i, "doc"), _int(i, "version")) for i in page.get("Items", [])]
+        return sorted(found, key=lambda c: (c.created_at, c.connector_id))
+
+    def update(self, connector: Connector) -> Connector:
+        current = self.get(connector.tenant_id, connector.connector_id)
+        if current is None:
+            raise NotFound(f"Connector {connector.connector_id!r} not found")
+        stored = replace(connector, username=current.username, is_default=current.is_default)
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(keys.connector_key(connector.tenant_id, connector.connector_id)),
+                UpdateExpression="SET #doc = :doc, #version = :next",
+                ConditionExpression="#version = :expected",
+                ExpressionAttributeNames={"#doc": "doc", "#version": "version"},
+                ExpressionAttributeValues={
+                    ":doc": _s(connector_doc(stored)),
+                    ":expected": _n(connector.version),
+                    ":next": _n(connector.version + 1),
+                },
+            )
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                raise ConcurrentModification(
+                    f"Connector {connector.connector_id!r} was modified by someone else"
+                ) from exc
+            raise
+        return replace(stored, version=connector.version + 1)
+
+
 class DynamoStore:
     """The DynamoDB-backed :class:`~qbsync.store.ports.Store`. Cheap to build; no AWS call until first use."""
 
@@ -437,6 +539,11 @@ class DynamoStore:
         self._tenants = DynamoTenantRepository(self.settings, client)
         self._schedule_runs = DynamoScheduleRunRepository(self.settings, client)
         self._claims = DynamoUniqueClaims(self.settings, client)
+        self._connectors = DynamoConnectorRepository(self.settings, client)
+
+    @property
+    def connectors(self) -> DynamoConnectorRepository:
+        return self._connectors
 
     @property
     def tenants(self) -> DynamoTenantRepository:
@@ -452,6 +559,7 @@ class DynamoStore:
 
 
 __all__ = [
+    "DynamoConnectorRepository",
     "DynamoScheduleRunRepository",
     "DynamoStore",
     "DynamoTenantRepository",

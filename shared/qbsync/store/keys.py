@@ -10,7 +10,9 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | apikey     | `APIKEY#<key_id>`       | `META`   | -         | -                          | secret hash only   |
 | schedule   | `SCHEDULE#<name>`       | `META`   | -         | -                          | `runs`: atomic ADD |
 | claim      | `CLAIM#<scope>#<value>` | `META`   | -         | -                          | one `owner`        |
-| connection | `CONN#...`              | reserved | reserved  | reserved                   | later issue        |
+| connector  | `TENANT#<tenant_id>`    | `CONN#<connector_id>` | - | -                      | JSON `doc`         |
+| default    | `TENANT#<tenant_id>`    | `CONN_DEFAULT` | - | -                             | first connector    |
+| username   | `CLAIM#qbwc-user#<name>`| `META`   | -         | -                          | owner `<t>/<c>`    |
 | job        | `JOB#...`               | reserved | reserved  | reserved                   | later issue        |
 | link       | `LINK#...`              | reserved | reserved  | reserved                   | later issue        |
 | ticket     | `TICKET#...`            | reserved | reserved  | reserved                   | later issue        |
@@ -43,8 +45,10 @@ TENANT_PREFIX = "TENANT#"
 APIKEY_PREFIX = "APIKEY#"
 SCHEDULE_PREFIX = "SCHEDULE#"
 CLAIM_PREFIX = "CLAIM#"
-# Reserved for later issues (documented above; not used yet).
 CONN_PREFIX = "CONN#"
+CONN_DEFAULT = "CONN_DEFAULT"
+USERNAME_SCOPE = "qbwc-user"
+# Reserved for later issues (documented above; not used yet).
 JOB_PREFIX = "JOB#"
 LINK_PREFIX = "LINK#"
 TICKET_PREFIX = "TICKET#"
@@ -58,6 +62,7 @@ ENTITY_TENANT = "tenant"
 ENTITY_APIKEY = "apikey"
 ENTITY_SCHEDULE = "schedule"
 ENTITY_CLAIM = "claim"
+ENTITY_CONNECTOR = "connector"
 
 KeyDict = dict[str, str]
 
@@ -114,6 +119,18 @@ def claim_pk(scope: str, value: str) -> str:
 
 def claim_key(scope: str, value: str) -> KeyDict:
     return {"PK": claim_pk(scope, value), "SK": META}
+
+
+def connector_key(tenant_id: str, connector_id: str) -> KeyDict:
+    return {"PK": tenant_pk(tenant_id), "SK": CONN_PREFIX + _part(connector_id, "connector_id")}
+
+
+def default_connector_key(tenant_id: str) -> KeyDict:
+    return {"PK": tenant_pk(tenant_id), "SK": CONN_DEFAULT}
+
+
+def username_claim_key(username: str) -> KeyDict:
+    return claim_key(USERNAME_SCOPE, username.casefold())
 
 
 def encode_cursor(key: KeyDict) -> str:

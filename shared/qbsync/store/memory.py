@@ -14,7 +14,8 @@ from typing import Any, cast
 
 from qbsync.errors import AlreadyExists, BadRequest, ConcurrentModification, NotFound
 from qbsync.store import keys
-from qbsync.store.ports import ApiKey, Page, ScheduleRun, Tenant
+from qbsync.store.documents import connector_doc, connector_from_doc, connector_owner, parse_connector_owner
+from qbsync.store.ports import ApiKey, Connector, Page, ScheduleRun, Tenant
 
 MAX_PAGE_SIZE = 1000
 
@@ -41,6 +42,7 @@ class _Tables:
         self.api_keys: dict[str, ApiKey] = {}  # by PK
         self.schedule_runs: dict[str, ScheduleRun] = {}  # by PK
         self.claims: dict[str, str] = {}  # PK -> owner
+        self.connectors: dict[tuple[str, str], tuple[str, int]] = {}  # (PK, SK) -> (doc, version)
 
 
 class MemoryTenantRepository:
@@ -187,6 +189,58 @@ class MemoryUniqueClaims:
             return self._t.claims.get(pk)
 
 
+class MemoryConnectorRepository:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def create(self, connector: Connector) -> Connector:
+        pk = keys.connector_key(connector.tenant_id, connector.connector_id)
+        claim = keys.username_claim_key(connector.username)["PK"]
+        default = keys.default_connector_key(connector.tenant_id)["PK"]
+        with self._t.lock:
+            if (pk["PK"], pk["SK"]) in self._t.connectors:
+                raise AlreadyExists(f"Connector {connector.connector_id!r} already exists")
+            if claim in self._t.claims:
+                raise AlreadyExists(f"The username {connector.username!r} is already in use")
+            is_default = default not in self._t.claims
+            stored = replace(connector, is_default=is_default, version=1)
+            self._t.connectors[(pk["PK"], pk["SK"])] = (connector_doc(stored), 1)
+            self._t.claims[claim] = connector_owner(stored)
+            if is_default:
+                self._t.claims[default] = stored.connector_id
+            return connector_from_doc(connector_doc(stored), 1)
+
+    def get(self, tenant_id: str, connector_id: str) -> Connector | None:
+        key = keys.connector_key(tenant_id, connector_id)
+        with self._t.lock:
+            found = self._t.connectors.get((key["PK"], key["SK"]))
+        return None if found is None else connector_from_doc(*found)
+
+    def find_by_username(self, username: str) -> Connector | None:
+        with self._t.lock:
+            owner = self._t.claims.get(keys.username_claim_key(username)["PK"])
+        return None if owner is None else self.get(*parse_connector_owner(owner))
+
+    def list(self, tenant_id: str) -> list[Connector]:
+        pk = keys.tenant_pk(tenant_id)
+        with self._t.lock:
+            found = [(sk, v) for (p, sk), v in self._t.connectors.items() if p == pk]
+        return sorted((connector_from_doc(*v) for _, v in found), key=lambda c: (c.created_at, c.connector_id))
+
+    def update(self, connector: Connector) -> Connector:
+        key = keys.connector_key(connector.tenant_id, connector.connector_id)
+        with self._t.lock:
+            found = self._t.connectors.get((key["PK"], key["SK"]))
+            if found is None:
+                raise NotFound(f"Connector {connector.connector_id!r} not found")
+            current = connector_from_doc(*found)
+            if current.version != connector.version:
+                raise ConcurrentModification(f"Connector {connector.connector_id!r} was modified by someone else")
+            stored = replace(connector, username=current.username, is_default=current.is_default)
+            self._t.connectors[(key["PK"], key["SK"])] = (connector_doc(stored), current.version + 1)
+            return connector_from_doc(connector_doc(stored), current.version + 1)
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -195,6 +249,11 @@ class MemoryStore:
         self._tenants = MemoryTenantRepository(self._tables)
         self._schedule_runs = MemoryScheduleRunRepository(self._tables)
         self._claims = MemoryUniqueClaims(self._tables)
+        self._connectors = MemoryConnectorRepository(self._tables)
+
+    @property
+    def connectors(self) -> MemoryConnectorRepository:
+        return self._connectors
 
     @property
     def tenants(self) -> MemoryTenantRepository:
@@ -212,3 +271,4 @@ class MemoryStore:
         with self._tables.lock:
             for table in (self._tables.tenants, self._tables.api_keys, self._tables.schedule_runs, self._tables.claims):
                 table.clear()
+            self._tables.connectors.clear()

@@ -53,6 +53,37 @@ class ScheduleRun:
 
 
 @dataclass
+class Connector:
+    """A QuickBooks Web Connector login, bound one-to-one to a QuickBooks Desktop company file (C1-C3)."""
+
+    connector_id: str
+    tenant_id: str
+    name: str
+    username: str
+    password_hash: str
+    owner_id: str  # braced GUID, stable for the connector's life (QWC OwnerID)
+    file_id: str  # braced GUID (QWC FileID), stamped into the company file by the Web Connector
+    run_every_minutes: int
+    enabled_transfers: list[str]
+    created_at: str
+    updated_at: str
+    is_default: bool = False
+    enabled: bool = True
+    company_file: str | None = None  # the first company file seen; others are refused
+    failed_logins: int = 0
+    locked_at: str | None = None
+    last_login_failure: dict[str, Any] | None = None  # {"at", "reason": wrong_password|locked|tenant_inactive|…}
+    last_sync_at: str | None = None
+    last_status: str | None = None
+    conversations: list[dict[str, Any]] = field(default_factory=list)  # newest first, at most 10
+    version: int = 1
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
+
+
+@dataclass
 class Page(Generic[T]):
     items: list[T]
     cursor: str | None = None  # opaque; pass back to get the next page
@@ -78,6 +109,25 @@ class TenantRepository(Protocol):
     def get_api_key(self, key_id: str) -> ApiKey | None: ...
 
     def revoke_api_key(self, key_id: str) -> None: ...
+
+
+class ConnectorRepository(Protocol):
+    def create(self, connector: Connector) -> Connector:
+        """Store a new connector and claim its username (unique across the deployment, case-insensitive:
+        ``AlreadyExists`` if taken). The tenant's first connector becomes its default; the stored connector,
+        with ``is_default`` decided, is returned."""
+
+    def get(self, tenant_id: str, connector_id: str) -> Connector | None: ...
+
+    def find_by_username(self, username: str) -> Connector | None:
+        """The connector a Web Connector logs in as (case-insensitive), whichever tenant owns it."""
+
+    def list(self, tenant_id: str) -> list[Connector]:
+        """The tenant's connectors, oldest first."""
+
+    def update(self, connector: Connector) -> Connector:
+        """Optimistic save (``ConcurrentModification`` if the version moved; ``NotFound`` if absent); returns it
+        with version + 1. ``username`` and ``is_default`` cannot change."""
 
 
 class ScheduleRunRepository(Protocol):
@@ -108,6 +158,9 @@ class Store(Protocol):
 
     @property
     def schedule_runs(self) -> ScheduleRunRepository: ...
+
+    @property
+    def connectors(self) -> ConnectorRepository: ...
 
     @property
     def claims(self) -> UniqueClaims: ...

@@ -1,0 +1,37 @@
+"""Records stored as one JSON document attribute (``doc``) beside their keys and ``version``.
+
+Connectors (and, later, tickets and jobs) have nested, evolving fields that nothing queries inside; one JSON
+document keeps the DynamoDB item simple and lets both adapters share this one serialisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from qbsync.store.ports import Connector
+
+_CONNECTOR_FIELDS = {f.name for f in dataclasses.fields(Connector)}
+
+
+def connector_doc(connector: Connector) -> str:
+    data = dataclasses.asdict(connector)
+    data.pop("version")
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def connector_from_doc(doc: str, version: int) -> Connector:
+    data: dict[str, Any] = json.loads(doc)
+    known = {k: v for k, v in data.items() if k in _CONNECTOR_FIELDS}  # tolerate fields added by newer code
+    return Connector(**known, version=version)
+
+
+def connector_owner(connector: Connector) -> str:
+    """The owner string of a username claim: enough to find the connector again."""
+    return f"{connector.tenant_id}/{connector.connector_id}"
+
+
+def parse_connector_owner(owner: str) -> tuple[str, str]:
+    tenant_id, _, connector_id = owner.partition("/")
+    return tenant_id, connector_id
