@@ -9,6 +9,7 @@ from qbsync import __version__
 from qbsync.api import presenters
 from qbsync.api.params import int_param, str_param
 from qbsync.api.routing import QueryParam, RestApi, ViewContext
+from qbsync.connectors import ConnectorCreate, ConnectorList, ConnectorPatch, ConnectorView, connector_view
 from qbsync.models import (
     Health,
     TenantAdminPatch,
@@ -18,6 +19,7 @@ from qbsync.models import (
     TenantSettings,
     TenantView,
 )
+from qbsync.qbwc.qwc import qwc_document, qwc_filename
 from qbsync.tenancy import settings_of
 
 app = Chalice(app_name="qbsync", configure_logs=False)  # Powertools owns the "qbsync" logger (JSON, redacted)
@@ -103,3 +105,67 @@ def get_settings(ctx: ViewContext) -> TenantSettings:
 )
 def patch_settings(ctx: ViewContext) -> TenantSettings:
     return settings_of(ctx.services.tenants.update_settings(ctx.tenant, ctx.body))
+
+
+@api.route(
+    "/v1/connectors",
+    "POST",
+    summary="Create a Web Connector connector (QuickBooks Desktop company file login)",
+    request=ConnectorCreate,
+    response=ConnectorView,
+    status=201,
+    tag="connectors",
+)
+def create_connector(ctx: ViewContext) -> ConnectorView:
+    return connector_view(ctx.services.connectors.create(ctx.tenant, ctx.body))
+
+
+@api.route("/v1/connectors", "GET", summary="The connector grid", response=ConnectorList, tag="connectors")
+def list_connectors(ctx: ViewContext) -> ConnectorList:
+    return ConnectorList(items=[connector_view(c) for c in ctx.services.connectors.list(ctx.tenant)])
+
+
+@api.route("/v1/connectors/{connector_id}", "GET", summary="One connector", response=ConnectorView, tag="connectors")
+def get_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
+    return connector_view(ctx.services.connectors.get(ctx.tenant, connector_id))
+
+
+@api.route(
+    "/v1/connectors/{connector_id}",
+    "PATCH",
+    summary="Rename, change the password, schedule or transfers, enable or disable",
+    request=ConnectorPatch,
+    response=ConnectorView,
+    tag="connectors",
+)
+def update_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
+    return connector_view(ctx.services.connectors.update(ctx.tenant, connector_id, ctx.body))
+
+
+@api.route(
+    "/v1/connectors/{connector_id}/unlock",
+    "POST",
+    summary="Unlock a connector locked by failed logins",
+    response=ConnectorView,
+    tag="connectors",
+)
+def unlock_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
+    return connector_view(ctx.services.connectors.unlock(ctx.tenant, connector_id))
+
+
+@api.route(
+    "/v1/connectors/{connector_id}/qwc",
+    "GET",
+    summary="Download the connector's .qwc file for the QuickBooks Web Connector",
+    tag="connectors",
+    response_media_type="application/xml",
+)
+def download_qwc(ctx: ViewContext, connector_id: str) -> Response:
+    connector = ctx.services.connectors.get(ctx.tenant, connector_id)
+    return Response(
+        body=qwc_document(connector, ctx.request.public_base_url).decode("utf-8"),
+        headers={
+            "Content-Type": "application/xml; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{qwc_filename(connector)}"',
+        },
+    )

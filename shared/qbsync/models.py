@@ -87,6 +87,9 @@ class TenantSettings(StrictModel):
     customer_address: Literal["on_create", "always"] = Field(
         "on_create", description="S5: write the address only when the QB customer is created, or on every update."
     )
+    connector_lockout_attempts: int = Field(
+        5, ge=1, le=100, description="C2: failed Web Connector logins that lock a connector until it is unlocked."
+    )
     item_name_template: ItemNameTemplate = Field(
         "{name}", description="S6: name of items qbsync creates; placeholders {name} {sku} {code} {description}."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from qbsync.connectors import ConnectorService
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
@@ -17,6 +18,7 @@ class Services:
     store: Store
     tenants: TenantService
     admin: AdminAuthenticator
+    connectors: ConnectorService
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
@@ -25,6 +27,7 @@ class Services:
             store=store,
             tenants=TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds),
             admin=AdminAuthenticator(settings),
+            connectors=ConnectorService(store),
         )
 
 
