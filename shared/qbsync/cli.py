@@ -145,10 +145,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name")
 
     sub.add_parser("health", help="check that the API answers")
+
+    sim = sub.add_parser(
+        "wc-sim",
+        help="run one Web Connector scheduled update against --url (simulator + fake QuickBooks company)",
+        add_help=False,
+    )
+    sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="--url URL --user U --password P [...]; --help")
     return parser
 
 
+def run_wc_sim(sim_args: list[str]) -> int:
+    """The Web Connector simulator lives in the repository's ``infra/`` (a development tool, not shipped in the
+    Lambda layer); next to an editable install it is found from the package's location."""
+    try:
+        from infra import wc_sim
+    except ImportError:
+        root = Path(__file__).resolve().parents[2]
+        if not (root / "infra" / "wc_sim.py").exists():
+            print("qbsync: wc-sim needs the qbsync repository (infra/wc_sim.py) next to the package", file=sys.stderr)
+            return 1
+        sys.path.insert(0, str(root))
+        from infra import wc_sim
+    return int(wc_sim.main(sim_args))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "wc-sim" in argv:  # everything after it belongs to the simulator (argparse cannot forward "--" options)
+        return run_wc_sim(argv[argv.index("wc-sim") + 1 :])
     args = build_parser().parse_args(argv)
     admin_key = args.admin_key or (LOCAL_ADMIN_KEY if _is_loopback(args.url) else None)
     client = Client(args.url, args.key, admin_key)

@@ -1,0 +1,1447 @@
+"""An in-memory QuickBooks Desktop company that really processes qbXML (a test double for QuickBooks + QBXMLRP2).
+
+Modelled behaviour (see ../shared/reference/qbwc/NOTES.md):
+* names unique (case-insensitively) across Customer/Vendor lists (3100), items unique among items (3100);
+* references must resolve (3140), Mod needs the current EditSequence (3200), unknown ListID on Mod (3120);
+* queries: no match -> statusCode 1; ListID/FullName/TxnID lookups with missing objects -> 500 Warn;
+* iterators (Start/Continue/Stop, 3391 for unknown ids); iterators die with the session (``end_session``);
+* ``onError``: ``stopOnError`` stops at the first Error-severity status and returns no responses for the rest;
+  ``continueOnError`` goes on; ``rollbackOnError`` is treated like ``stopOnError`` (nothing is rolled back);
+* message-set error recovery: like the SDK, only the **last** message set's response is kept. A request whose
+  ``oldMessageSetID`` equals it gets that stored response back verbatim and nothing is processed; an unknown
+  ``oldMessageSetID`` means the old set never reached QuickBooks, so the new set is processed normally.
+Status codes whose exact wording was not found in real traffic (3070, 3391, the unbalanced journal entry,
+over-applied payment total) use plausible messages; see the constants below.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from lxml import etree
+
+from infra.fake_qbd.xmlio import (
+    COULD_NOT_START_MESSAGE,
+    HRESULT_COULD_NOT_START,
+    HRESULT_VERSION_NOT_SUPPORTED,
+    VERSION_NOT_SUPPORTED_MESSAGE,
+    QBXMLProcessingError,
+    bool_text,
+    is_amount,
+    money,
+    parse_document,
+    parse_error,
+    safe_parser,
+    serialize,
+    sub,
+    text,
+    texts,
+    to_decimal,
+)
+
+DEFAULT_VERSIONS: tuple[str, ...] = ("1.0", "1.1", "2.0", "2.1", "3.0", "4.0", "4.1", "5.0", "6.0", "7.0", "8.0")
+DEFAULT_VERSIONS = (*DEFAULT_VERSIONS, "9.0", "10.0", "11.0", "12.0", "13.0")
+COMPANY_TZ = timezone(timedelta(hours=-5))
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+STATUS_OK = (0, "Info", "Status OK")
+NO_MATCH = (1, "Info", "A query request did not find a matching object in QuickBooks")
+JE_UNBALANCED_CODE = 3020  # exact QuickBooks code/wording for an unbalanced journal entry not verified
+INVALID_REF_TAIL = "  QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
+
+NAME_KINDS = ("Customer", "Vendor", "Employee", "OtherName")
+ITEM_KINDS = ("ItemService", "ItemNonInventory")
+LIST_KINDS = (*NAME_KINDS, *ITEM_KINDS, "Account", "Class")
+TXN_KINDS = ("Invoice", "ReceivePayment", "JournalEntry")
+MAX_NAME = {"Customer": 41, "Vendor": 41, "ItemService": 31, "ItemNonInventory": 31, "Account": 31, "Class": 31}
+FIELD_LIMITS = {
+    "CompanyName": 41,
+    "Salutation": 15,
+    "FirstName": 25,
+    "MiddleName": 5,
+    "LastName": 25,
+    "Phone": 21,
+    "AltPhone": 21,
+    "Fax": 21,
+    "Email": 1023,
+    "Contact": 41,
+    "AccountNumber": 99,
+}
+ADDRESS_LIMITS = {"Addr1": 41, "Addr2": 41, "Addr3": 41, "Addr4": 41, "Addr5": 41, "City": 31, "State": 21}
+ADDRESS_LIMITS |= {"PostalCode": 13, "Country": 31, "Note": 41}
+AMOUNT_TAGS = {"Amount", "Rate", "Price", "TotalAmount", "PaymentAmount", "SalesPrice", "PurchaseCost"}
+AMOUNT_TAGS |= {"DiscountAmount", "Quantity", "OpenBalance", "CreditLimit"}
+DATE_TAGS = {"TxnDate", "DueDate", "ShipDate", "ServiceDate", "FromTxnDate", "ToTxnDate", "OpenBalanceDate"}
+ITERABLE = {"CustomerQueryRq", "VendorQueryRq", "ItemQueryRq", "ItemServiceQueryRq", "ItemNonInventoryQueryRq"}
+ITERABLE |= {"InvoiceQueryRq", "ReceivePaymentQueryRq", "JournalEntryQueryRq"}
+SEED_ACCOUNTS = (
+    ("Accounts Receivable", "AccountsReceivable"),
+    ("Undeposited Funds", "OtherCurrentAsset"),
+    ("Checking", "Bank"),
+    ("Sales", "Income"),
+    ("Services", "Income"),
+    ("Consulting Income", "Income"),
+    ("Cost of Goods Sold", "CostOfGoodsSold"),
+    ("Office Supplies", "Expense"),
+    ("Opening Balance Equity", "Equity"),
+)
+
+
+class StatusError(Exception):
+    """A per-request failure that QuickBooks reports in the ``*Rs`` status attributes."""
+
+    def __init__(self, code: int, message: str, severity: str = "Error") -> None:
+        super().__init__(message)
+        self.code = code
+        self.severity = severity
+        self.message = message
+
+
+class FileIDConflictError(Exception):
+    """QBWC1026-like: a different FileID is already stamped under this OwnerID."""
+
+
+def too_long(value: str, field_name: str) -> StatusError:
+    return StatusError(3070, f'The string "{value}" in the field "{field_name}" is too long.')
+
+
+def invalid_ref(ref_label: str, value: str, where: str) -> StatusError:
+    return StatusError(
+        3140, f'There is an invalid reference to QuickBooks {ref_label} "{value}" in the {where}.' + INVALID_REF_TAIL
+    )
+
+
+def not_found(value: str) -> StatusError:
+    return StatusError(3120, f'Object "{value}" specified in the request cannot be found.' + INVALID_REF_TAIL)
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+@dataclass
+class ListRecord:
+    """A list element (customer, vendor, item, account, class). ``fields`` keeps other child elements verbatim."""
+
+    kind: str
+    list_id: str
+    name: str
+    full_name: str
+    time_created: datetime
+    time_modified: datetime
+    edit_sequence: str
+    is_active: bool = True
+    parent_id: str | None = None
+    sublevel: int = 0
+    fields: list[etree._Element] = field(default_factory=list)
+
+    def field_text(self, tag: str) -> str | None:
+        for el in self.fields:
+            if el.tag == tag:
+                return el.text or ""
+        return None
+
+
+@dataclass
+class InvoiceLine:
+    txn_line_id: str
+    item_id: str | None
+    desc: str | None
+    quantity: Decimal | None
+    rate: Decimal | None
+    amount: Decimal
+    class_id: str | None = None
+
+
+@dataclass
+class Invoice:
+    txn_id: str
+    txn_number: int
+    time_created: datetime
+    time_modified: datetime
+    edit_sequence: str
+    customer_id: str
+    ar_account_id: str
+    txn_date: date
+    due_date: date
+    ref_number: str
+    memo: str | None
+    lines: list[InvoiceLine]
+    payments: list[tuple[str, Decimal]] = field(default_factory=list)  # (ReceivePayment TxnID, amount)
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((ln.amount for ln in self.lines), ZERO)
+
+    @property
+    def applied_amount(self) -> Decimal:
+        return sum((amt for _, amt in self.payments), ZERO)
+
+    @property
+    def balance_remaining(self) -> Decimal:
+        return self.subtotal - self.applied_amount
+
+    @property
+    def is_paid(self) -> bool:
+        return self.balance_remaining <= ZERO
+
+
+@dataclass
+class Payment:
+    txn_id: str
+    txn_number: int
+    time_created: datetime
+    time_modified: datetime
+    edit_sequence: str
+    customer_id: str
+    ar_account_id: str
+    deposit_account_id: str
+    txn_date: date
+    ref_number: str | None
+    total_amount: Decimal
+    memo: str | None
+    payment_method: str | None
+    applied: list[tuple[str, Decimal]] = field(default_factory=list)  # (Invoice TxnID, amount)
+
+    @property
+    def unused_payment(self) -> Decimal:
+        return self.total_amount - sum((a for _, a in self.applied), ZERO)
+
+
+@dataclass
+class JournalLine:
+    side: str  # "Debit" | "Credit"
+    txn_line_id: str
+    account_id: str
+    amount: Decimal
+    memo: str | None = None
+    entity_id: str | None = None
+    class_id: str | None = None
+
+
+@dataclass
+class JournalEntry:
+    txn_id: str
+    txn_number: int
+    time_created: datetime
+    time_modified: datetime
+    edit_sequence: str
+    txn_date: date
+    ref_number: str | None
+    is_adjustment: bool
+    memo: str | None
+    lines: list[JournalLine]
+
+
+@dataclass
+class RequestLogEntry:
+    """One ``process`` call: the ``*Rq`` tags it carried and how it ended."""
+
+    requests: list[str]
+    outcome: str  # "processed" | "replayed" | "parse_error" | "hresult"
+    at: float
+
+
+@dataclass
+class _Iterator:
+    iterator_id: str
+    rq_tag: str
+    ids: list[str]
+    pos: int
+    max_returned: int
+
+
+Record = ListRecord | Invoice | Payment | JournalEntry
+Handler = Callable[[etree._Element, etree._Element], None]
+
+
+# ---------------------------------------------------------------------------------------------- company
+
+
+class FakeCompany:
+    """A QuickBooks Desktop company file with the request processor in front of it. Thread-safe."""
+
+    def __init__(
+        self,
+        name: str = "Fake Co",
+        file_path: str = r"C:\Company\fake.qbw",
+        supported_versions: Iterable[str] = DEFAULT_VERSIONS,
+        country: str = "US",
+        *,
+        product_name: str = "QuickBooks Pro 2014",
+        major_version: int = 24,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.name = name
+        self.file_path = file_path
+        self.supported_versions = tuple(supported_versions)
+        self.country = country
+        self.product_name = product_name
+        self.major_version = major_version
+        self._clock = clock or (lambda: datetime.now(COMPANY_TZ))
+        self._lock = threading.RLock()
+        # Fault switches (read by the Web Connector simulator and by process()).
+        self.parse_error_next = False
+        self.fail_open = False
+        self.slow_seconds = 0.0
+        self._lists: dict[str, ListRecord] = {}
+        self._invoices: dict[str, Invoice] = {}
+        self._payments: dict[str, Payment] = {}
+        self._journals: dict[str, JournalEntry] = {}
+        self._data_ext: dict[tuple[str, str], str] = {}  # (OwnerID, DataExtName) -> value
+        self._list_seq = 0x80000000
+        self._txn_seq = 0
+        self._txn_number = 0
+        self._line_seq = 0
+        self._last_edit = 0
+        self._iterators: dict[str, _Iterator] = {}
+        self._last_message_set: tuple[str, str] | None = None  # (newMessageSetID, response)
+        self.request_log: list[RequestLogEntry] = []
+        for acct_name, acct_type in SEED_ACCOUNTS:
+            acct = self._new_list("Account", acct_name, None, [])
+            acct.fields.append(_el("AccountType", acct_type))
+
+    # ------------------------------------------------------------------ session / host
+
+    def stamp_file_id(self, owner_id: str, file_id: str) -> bool:
+        """Stamp the QWC FileID as a private DataExt under ``owner_id``; True when newly stamped."""
+        with self._lock:
+            key = (owner_id.upper(), "FileID")
+            current = self._data_ext.get(key)
+            if current is None:
+                self._data_ext[key] = file_id
+                return True
+            if current.lower() != file_id.lower():
+                raise FileIDConflictError(f"OwnerID {owner_id} already has FileID {current}")
+            return False
+
+    def host_company_preferences_response(self, owner_id: str | None, file_id: str | None) -> str:
+        """The strHCPResponse QBWC sends on a session's first sendRequestXML (stamps FileID first, like QBWC)."""
+        with self._lock:
+            if owner_id and file_id:
+                self.stamp_file_id(owner_id, file_id)
+            root = etree.Element("QBXML")
+            msgs = sub(root, "QBXMLMsgsRs")
+            host_rs = _status(sub(msgs, "HostQueryRs"), "0", STATUS_OK)
+            host = sub(host_rs, "HostRet")
+            sub(host, "ProductName", self.product_name)
+            sub(host, "MajorVersion", str(self.major_version))
+            sub(host, "MinorVersion", "0")
+            sub(host, "Country", self.country)
+            for v in self.supported_versions:
+                sub(host, "SupportedQBXMLVersion", v)
+            sub(host, "IsAutomaticLogin", "false")
+            sub(host, "QBFileMode", "SingleUser")
+            comp_rs = _status(sub(msgs, "CompanyQueryRs"), "1", STATUS_OK)
+            comp = sub(comp_rs, "CompanyRet")
+            sub(comp, "IsSampleCompany", "false")
+            sub(comp, "CompanyName", self.name)
+            sub(comp, "LegalCompanyName", self.name)
+            sub(comp, "FirstMonthFiscalYear", "January")
+            sub(comp, "FirstMonthIncomeTaxYear", "January")
+            sub(comp, "CompanyType", "ServiceBusiness")
+            sub(comp, "TaxForm", "OtherOrNone")
+            if owner_id:
+                for (owner, ext_name), value in sorted(self._data_ext.items()):
+                    if owner == owner_id.upper():
+                        ext = sub(comp, "DataExtRet")
+                        sub(ext, "OwnerID", owner_id)
+                        sub(ext, "DataExtName", ext_name)
+                        sub(ext, "DataExtType", "STR255TYPE")
+                        sub(ext, "DataExtValue", value)
+            pref_rs = _status(sub(msgs, "PreferencesQueryRs"), "2", STATUS_OK)
+            pref = sub(pref_rs, "PreferencesRet")
+            acc = sub(pref, "AccountingPreferences")
+            for tag, val in (
+                ("IsUsingAccountNumbers", "false"),
+                ("IsRequiringAccounts", "true"),
+                ("IsUsingClassTracking", "true"),
+                ("IsUsingAuditTrail", "true"),
+                ("IsAssigningJournalEntryNumbers", "true"),
+            ):
+                sub(acc, tag, val)
+            mc = sub(pref, "MultiCurrencyPreferences")
+            sub(mc, "IsMultiCurrencyOn", "false")
+            sales = sub(pref, "SalesAndCustomersPreferences")
+            sub(sales, "IsTrackingReimbursedExpensesAsIncome", "false")
+            sub(sales, "IsAutoApplyingPayments", "true")
+            rights = sub(pref, "CurrentAppAccessRights")
+            sub(rights, "IsAutomaticLoginAllowed", "false")
+            sub(rights, "IsPersonalDataAccessAllowed", "false")
+            return serialize(root)
+
+    def open_connection(self) -> None:
+        """Raise like QBXMLRP2 OpenConnection/BeginSession when the ``fail_open`` switch is on."""
+        if self.fail_open:
+            raise QBXMLProcessingError(HRESULT_COULD_NOT_START, COULD_NOT_START_MESSAGE)
+
+    def end_session(self) -> None:
+        """EndSession/CloseConnection: iterators do not survive the QuickBooks session."""
+        with self._lock:
+            self._iterators.clear()
+
+    def expire_iterators(self) -> None:
+        self.end_session()
+
+    # ------------------------------------------------------------------ inspection
+
+    def customers(self) -> list[ListRecord]:
+        return self._list_of("Customer")
+
+    def vendors(self) -> list[ListRecord]:
+        return self._list_of("Vendor")
+
+    def items(self) -> list[ListRecord]:
+        with self._lock:
+            return [r for r in self._lists.values() if r.kind in ITEM_KINDS]
+
+    def accounts(self) -> list[ListRecord]:
+        return self._list_of("Account")
+
+    def classes(self) -> list[ListRecord]:
+        return self._list_of("Class")
+
+    def invoices(self) -> list[Invoice]:
+        with self._lock:
+            return list(self._invoices.values())
+
+    def payments(self) -> list[Payment]:
+        with self._lock:
+            return list(self._payments.values())
+
+    def journal_entries(self) -> list[JournalEntry]:
+        with self._lock:
+            return list(self._journals.values())
+
+    def count(self, kind: str) -> int:
+        """Count records of a kind: Customer, Vendor, Item, ItemService, Account, Class, Invoice, ReceivePayment..."""
+        with self._lock:
+            if kind == "Item":
+                return len(self.items())
+            if kind in ("Invoice", "invoices"):
+                return len(self._invoices)
+            if kind in ("ReceivePayment", "Payment", "payments"):
+                return len(self._payments)
+            if kind in ("JournalEntry", "journal_entries"):
+                return len(self._journals)
+            return sum(1 for r in self._lists.values() if r.kind == kind)
+
+    def find_customer(self, name: str) -> ListRecord | None:
+        return self._find_list(("Customer",), name)
+
+    def find_item(self, name: str) -> ListRecord | None:
+        return self._find_list(ITEM_KINDS, name)
+
+    def find_invoice(self, ref_number: str) -> Invoice | None:
+        with self._lock:
+            return next((i for i in self._invoices.values() if i.ref_number == ref_number), None)
+
+    @property
+    def process_calls(self) -> int:
+        return len(self.request_log)
+
+    def requests_per_call(self) -> list[int]:
+        return [len(e.requests) for e in self.request_log]
+
+    def _list_of(self, kind: str) -> list[ListRecord]:
+        with self._lock:
+            return [r for r in self._lists.values() if r.kind == kind]
+
+    def _find_list(self, kinds: Iterable[str], full_name: str) -> ListRecord | None:
+        key = full_name.casefold()
+        with self._lock:
+            return next((r for r in self._lists.values() if r.kind in kinds and r.full_name.casefold() == key), None)
+
+    # ------------------------------------------------------------------ processing
+
+    def process(self, request_xml: str | bytes) -> str:
+        """``ProcessRequest``: answer a qbXML request message set, or raise :class:`QBXMLProcessingError`."""
+        if self.slow_seconds > 0:
+            time.sleep(min(self.slow_seconds, 30.0))
+        with self._lock:
+            if self.parse_error_next:
+                self.parse_error_next = False
+                self.request_log.append(RequestLogEntry([], "hresult", time.time()))
+                raise parse_error("injected fault")
+            try:
+                version, root = parse_document(request_xml)
+                msgs = root.find("QBXMLMsgsRq")
+                if msgs is None or msgs.get("onError") not in ("stopOnError", "continueOnError", "rollbackOnError"):
+                    raise parse_error("QBXMLMsgsRq with a valid onError is required")
+                requests = [el for el in msgs if isinstance(el.tag, str)]
+                for rq in requests:
+                    self._validate(rq)
+            except QBXMLProcessingError:
+                self.request_log.append(RequestLogEntry([], "parse_error", time.time()))
+                raise
+            if version not in self.supported_versions:
+                self.request_log.append(RequestLogEntry([r.tag for r in requests], "hresult", time.time()))
+                raise QBXMLProcessingError(HRESULT_VERSION_NOT_SUPPORTED, VERSION_NOT_SUPPORTED_MESSAGE)
+            tags = [r.tag for r in requests]
+            old_id, new_id = msgs.get("oldMessageSetID"), msgs.get("newMessageSetID")
+            if old_id and self._last_message_set and self._last_message_set[0] == old_id:
+                self.request_log.append(RequestLogEntry(tags, "replayed", time.time()))
+                return self._last_message_set[1]
+            out = etree.Element("QBXML")
+            rs_root = sub(out, "QBXMLMsgsRs")
+            if new_id:
+                rs_root.set("newMessageSetID", new_id)
+                rs_root.set("messageSetStatusCode", "0")
+            stop_on_error = msgs.get("onError") != "continueOnError"
+            include_data = msgs.get("responseData", "includeAll") != "includeNone"
+            for rq in requests:
+                rs = self._dispatch(rq, include_data)
+                rs_root.append(rs)
+                if stop_on_error and rs.get("statusSeverity") == "Error":
+                    break
+            response = serialize(out)
+            if new_id:
+                self._last_message_set = (new_id, response)
+            self.request_log.append(RequestLogEntry(tags, "processed", time.time()))
+            return response
+
+    def _validate(self, rq: etree._Element) -> None:
+        """Schema-level checks QuickBooks makes before touching data (failures reject the whole set)."""
+        if rq.tag not in self._handlers():
+            raise parse_error(f"unsupported request {rq.tag}")
+        for el in rq.iter():
+            if not isinstance(el.tag, str):
+                continue
+            if el.tag in AMOUNT_TAGS and not is_amount(el.text or ""):
+                raise parse_error(f"bad amount in {el.tag}")
+            if el.tag in DATE_TAGS:
+                try:
+                    date.fromisoformat((el.text or "").strip())
+                except ValueError as exc:
+                    raise parse_error(f"bad date in {el.tag}") from exc
+            if el.tag == "MaxReturned" and not (el.text or "").strip().isdigit():
+                raise parse_error("bad MaxReturned")
+        required: dict[str, tuple[str, ...]] = {
+            "CustomerAddRq": ("CustomerAdd/Name",),
+            "VendorAddRq": ("VendorAdd/Name",),
+            "CustomerModRq": ("CustomerMod/ListID", "CustomerMod/EditSequence"),
+            "ItemServiceAddRq": ("ItemServiceAdd/Name",),
+            "ItemNonInventoryAddRq": ("ItemNonInventoryAdd/Name",),
+            "AccountAddRq": ("AccountAdd/Name", "AccountAdd/AccountType"),
+            "ClassAddRq": ("ClassAdd/Name",),
+            "InvoiceAddRq": ("InvoiceAdd/CustomerRef",),
+            "ReceivePaymentAddRq": ("ReceivePaymentAdd/CustomerRef",),
+            "JournalEntryAddRq": ("JournalEntryAdd",),
+        }
+        for path in required.get(rq.tag, ()):
+            if rq.find(path) is None:
+                raise parse_error(f"{rq.tag} needs {path}")
+        if rq.tag in ("ItemServiceAddRq", "ItemNonInventoryAddRq"):
+            add = _body(rq)
+            if add.find("SalesOrPurchase") is None and add.find("SalesAndPurchase") is None:
+                raise parse_error("item needs SalesOrPurchase or SalesAndPurchase")
+        iterator = rq.get("iterator")
+        if iterator is not None:
+            if rq.tag not in ITERABLE or iterator not in ("Start", "Continue", "Stop"):
+                raise parse_error("iterator not allowed here")
+            if iterator != "Start" and not rq.get("iteratorID"):
+                raise parse_error("iteratorID required")
+
+    def _handlers(self) -> dict[str, Callable[[etree._Element, etree._Element], None]]:
+        return {
+            "CustomerAddRq": self._customer_add,
+            "VendorAddRq": self._vendor_add,
+            "CustomerModRq": self._customer_mod,
+            "CustomerQueryRq": lambda rq, rs: self._list_query(rq, rs, ("Customer",)),
+            "VendorQueryRq": lambda rq, rs: self._list_query(rq, rs, ("Vendor",)),
+            "ItemServiceAddRq": lambda rq, rs: self._item_add(rq, rs, "ItemService"),
+            "ItemNonInventoryAddRq": lambda rq, rs: self._item_add(rq, rs, "ItemNonInventory"),
+            "ItemQueryRq": lambda rq, rs: self._list_query(rq, rs, ITEM_KINDS),
+            "ItemServiceQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemService",)),
+            "ItemNonInventoryQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemNonInventory",)),
+            "AccountAddRq": self._account_add,
+            "AccountQueryRq": lambda rq, rs: self._list_query(rq, rs, ("Account",)),
+            "ClassAddRq": self._class_add,
+            "ClassQueryRq": lambda rq, rs: self._list_query(rq, rs, ("Class",)),
+            "InvoiceAddRq": self._invoice_add,
+            "InvoiceQueryRq": lambda rq, rs: self._txn_query(rq, rs, "Invoice"),
+            "ReceivePaymentAddRq": self._payment_add,
+            "ReceivePaymentQueryRq": lambda rq, rs: self._txn_query(rq, rs, "ReceivePayment"),
+            "JournalEntryAddRq": self._journal_add,
+            "JournalEntryQueryRq": lambda rq, rs: self._txn_query(rq, rs, "JournalEntry"),
+        }
+
+    def _dispatch(self, rq: etree._Element, include_data: bool) -> etree._Element:
+        rs = etree.Element(rq.tag[:-2] + "Rs")
+        request_id = rq.get("requestID", "")
+        rs.set("requestID", request_id)
+        try:
+            if len(request_id) > 50:
+                raise StatusError(1060, f'The request ID "{request_id}" is invalid, possibly too long.')
+            _status(rs, None, STATUS_OK)
+            self._handlers()[rq.tag](rq, rs)
+        except StatusError as err:
+            for ret in list(rs):
+                rs.remove(ret)
+            for attr in ("iteratorRemainingCount", "iteratorID"):
+                rs.attrib.pop(attr, None)
+            _status(rs, None, (err.code, err.severity, err.message))
+        if not include_data:
+            for ret in list(rs):
+                rs.remove(ret)
+        return rs
+
+    # ------------------------------------------------------------------ ids and time
+
+    def _now(self) -> datetime:
+        return self._clock().astimezone(COMPANY_TZ).replace(microsecond=0)
+
+    def _edit_sequence(self) -> str:
+        self._last_edit = max(int(self._clock().timestamp()), self._last_edit + 1)
+        return str(self._last_edit)
+
+    def _new_list_id(self) -> str:
+        self._list_seq += 1
+        return f"{self._list_seq:08X}-{int(self._clock().timestamp())}"
+
+    def _new_txn_id(self) -> str:
+        self._txn_seq += 1
+        return f"{self._txn_seq:X}-{int(self._clock().timestamp())}"
+
+    def _new_line_id(self) -> str:
+        self._line_seq += 1
+        return f"{self._line_seq:X}-{int(self._clock().timestamp())}"
+
+    def _next_txn_number(self) -> int:
+        self._txn_number += 1
+        return self._txn_number
+
+    # ------------------------------------------------------------------ lists
+
+    def _new_list(self, kind: str, name: str, parent: ListRecord | None, fields: list[etree._Element]) -> ListRecord:
+        now = self._now()
+        full = f"{parent.full_name}:{name}" if parent else name
+        rec = ListRecord(
+            kind=kind,
+            list_id=self._new_list_id(),
+            name=name,
+            full_name=full,
+            time_created=now,
+            time_modified=now,
+            edit_sequence=self._edit_sequence(),
+            parent_id=parent.list_id if parent else None,
+            sublevel=parent.sublevel + 1 if parent else 0,
+            fields=fields,
+        )
+        self._lists[rec.list_id] = rec
+        return rec
+
+    def _resolve(self, ref: etree._Element | None, kinds: Iterable[str]) -> ListRecord | None:
+        if ref is None:
+            return None
+        kinds = tuple(kinds)
+        list_id = text(ref, "ListID")
+        if list_id:
+            rec = self._lists.get(list_id)
+            return rec if rec is not None and rec.kind in kinds else None
+        full = text(ref, "FullName")
+        return self._find_list(kinds, full) if full else None
+
+    def _require(self, ref: etree._Element | None, kinds: Iterable[str], label: str, where: str) -> ListRecord | None:
+        if ref is None:
+            return None
+        rec = self._resolve(ref, kinds)
+        if rec is None:
+            raise invalid_ref(label, text(ref, "FullName") or text(ref, "ListID") or "", where)
+        return rec
+
+    def _check_fields(self, add: etree._Element, skip: Iterable[str] = ()) -> list[etree._Element]:
+        """Length-check and copy the plain child elements that the Ret echoes back unchanged."""
+        skip = set(skip)
+        kept: list[etree._Element] = []
+        for el in add:
+            if not isinstance(el.tag, str) or el.tag in skip:
+                continue
+            limit = FIELD_LIMITS.get(el.tag)
+            if limit and len(el.text or "") > limit:
+                raise too_long(el.text or "", el.tag)
+            if el.tag.endswith("Address"):
+                for part in el:
+                    part_limit = ADDRESS_LIMITS.get(str(part.tag))
+                    if part_limit and len(part.text or "") > part_limit:
+                        raise too_long(part.text or "", str(part.tag))
+            kept.append(copy.deepcopy(el))
+        return kept
+
+    def _check_name(self, kind: str, name: str, full: str, pool: Iterable[str], exclude: str | None = None) -> None:
+        if len(name) > MAX_NAME.get(kind, 41):
+            raise too_long(name, "name")
+        clash = self._find_list(pool, full)
+        if clash is not None and clash.list_id != exclude:
+            raise StatusError(3100, f'The name "{full}" of the list element is already in use.')
+
+    def _add_list(self, rq: etree._Element, rs: etree._Element, kind: str, pool: tuple[str, ...]) -> ListRecord:
+        add = _body(rq)
+        name = text(add, "Name") or ""
+        parent_ref = add.find("ParentRef")
+        parent = self._resolve(parent_ref, (kind,)) if parent_ref is not None else None
+        if parent_ref is not None and parent is None:
+            value = text(parent_ref, "FullName") or text(parent_ref, "ListID") or ""
+            raise StatusError(
+                3130, f'There is an invalid reference to a parent "{value}" in the {kind}s list.' + INVALID_REF_TAIL
+            )
+        full = f"{parent.full_name}:{name}" if parent else name
+        self._check_name(kind, name, full, pool)
+        fields = self._check_fields(add, skip=("Name", "ParentRef", "IsActive"))
+        for ref_tag in ("AccountRef", "IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef"):
+            for ref in add.iter(ref_tag):
+                self._require(ref, ("Account",), "Account", "Item" if kind in ITEM_KINDS else kind)
+        rec = self._new_list(kind, name, parent, fields)
+        rec.is_active = (text(add, "IsActive") or "true") != "false"
+        rs.append(self._list_ret(rec))
+        return rec
+
+    def _customer_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        self._add_list(rq, rs, "Customer", NAME_KINDS)
+
+    def _vendor_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        self._add_list(rq, rs, "Vendor", NAME_KINDS)
+
+    def _item_add(self, rq: etree._Element, rs: etree._Element, kind: str) -> None:
+        self._add_list(rq, rs, kind, ITEM_KINDS)
+
+    def _class_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        self._add_list(rq, rs, "Class", ("Class",))
+
+    def _account_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        self._add_list(rq, rs, "Account", ("Account",))
+
+    def _customer_mod(self, rq: etree._Element, rs: etree._Element) -> None:
+        mod = _body(rq)
+        list_id = text(mod, "ListID") or ""
+        rec = self._lists.get(list_id)
+        if rec is None or rec.kind != "Customer":
+            raise not_found(list_id)
+        seq = text(mod, "EditSequence") or ""
+        if seq != rec.edit_sequence:
+            raise StatusError(3200, f'The provided edit sequence "{seq}" is out-of-date. ')
+        new_name = text(mod, "Name")
+        if new_name is not None:
+            parent = self._lists.get(rec.parent_id) if rec.parent_id else None
+            full = f"{parent.full_name}:{new_name}" if parent else new_name
+            self._check_name("Customer", new_name, full, NAME_KINDS, exclude=rec.list_id)
+        changes = self._check_fields(mod, skip=("ListID", "EditSequence", "Name", "IsActive", "ParentRef"))
+        if new_name is not None:
+            rec.name = new_name
+            rec.full_name = f"{parent.full_name}:{new_name}" if parent else new_name
+        active = text(mod, "IsActive")
+        if active is not None:
+            rec.is_active = active != "false"
+        changed_tags = {c.tag for c in changes}
+        rec.fields = [f for f in rec.fields if f.tag not in changed_tags] + changes
+        rec.time_modified = self._now()
+        rec.edit_sequence = self._edit_sequence()
+        rs.append(self._list_ret(rec))
+
+    def _list_ret(self, rec: ListRecord) -> etree._Element:
+        ret_tag = {"ItemService": "ItemServiceRet", "ItemNonInventory": "ItemNonInventoryRet"}.get(
+            rec.kind, rec.kind + "Ret"
+        )
+        ret = etree.Element(ret_tag)
+        sub(ret, "ListID", rec.list_id)
+        sub(ret, "TimeCreated", rec.time_created.isoformat())
+        sub(ret, "TimeModified", rec.time_modified.isoformat())
+        sub(ret, "EditSequence", rec.edit_sequence)
+        sub(ret, "Name", rec.name)
+        sub(ret, "FullName", rec.full_name)
+        sub(ret, "IsActive", bool_text(rec.is_active))
+        if rec.parent_id and rec.parent_id in self._lists:
+            _ref(ret, "ParentRef", self._lists[rec.parent_id])
+        sub(ret, "Sublevel", str(rec.sublevel))
+        for el in rec.fields:
+            ret.append(copy.deepcopy(el))
+        if rec.kind == "Customer":
+            balance = sum((i.balance_remaining for i in self._invoices.values() if i.customer_id == rec.list_id), ZERO)
+            sub(ret, "Balance", money(balance))
+            sub(ret, "TotalBalance", money(balance))
+            sub(ret, "JobStatus", "None")
+        elif rec.kind in ("Vendor", "Account"):
+            sub(ret, "Balance", "0.00")
+        return ret
+
+    def _list_query(self, rq: etree._Element, rs: etree._Element, kinds: tuple[str, ...]) -> None:
+        def ret_of(list_id: str) -> etree._Element | None:
+            rec = self._lists.get(list_id)
+            return self._list_ret(rec) if rec is not None else None
+
+        if self._continue_iterator(rq, rs, ret_of):
+            return
+        ids = texts(rq, "ListID")
+        names = texts(rq, "FullName")
+        if ids or names:
+            found: list[ListRecord] = []
+            missing: list[str] = []
+            for list_id in ids:
+                rec = self._lists.get(list_id)
+                (found.append(rec) if rec is not None and rec.kind in kinds else missing.append(list_id))
+            for full in names:
+                rec = self._find_list(kinds, full)
+                (found.append(rec) if rec is not None else missing.append(full))
+            self._emit(rq, rs, [self._list_ret(r) for r in found])
+            if missing:
+                _status(rs, None, (500, "Warn", _warn_500(missing[0])))
+            return
+        recs = sorted((r for r in self._lists.values() if r.kind in kinds), key=lambda r: r.full_name.casefold())
+        status = text(rq, "ActiveStatus") or "ActiveOnly"
+        if status == "ActiveOnly":
+            recs = [r for r in recs if r.is_active]
+        elif status == "InactiveOnly":
+            recs = [r for r in recs if not r.is_active]
+        recs = _modified_filter(recs, text(rq, "FromModifiedDate"), text(rq, "ToModifiedDate"))
+        name_filter = rq.find("NameFilter")
+        if name_filter is not None:
+            crit = text(name_filter, "MatchCriterion") or "StartsWith"
+            needle = (text(name_filter, "Name") or "").casefold()
+            recs = [r for r in recs if _name_matches(r.full_name.casefold(), needle, crit)]
+        range_filter = rq.find("NameRangeFilter")
+        if range_filter is not None:
+            lo = (text(range_filter, "FromName") or "").casefold()
+            hi = (text(range_filter, "ToName") or "\uffff").casefold()
+            recs = [r for r in recs if lo <= r.full_name.casefold() <= hi + "\uffff"]
+        acct_types = set(texts(rq, "AccountType"))
+        if acct_types:
+            recs = [r for r in recs if r.field_text("AccountType") in acct_types]
+        self._page(rq, rs, [r.list_id for r in recs], ret_of)
+
+    # ------------------------------------------------------------------ transactions
+
+    def _txn_date(self, el: etree._Element, tag: str, default: date) -> date:
+        value = text(el, tag)
+        return date.fromisoformat(value.strip()) if value else default
+
+    def _invoice_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        add = _body(rq)
+        where = "Invoice"
+        customer = self._require(add.find("CustomerRef"), ("Customer",), "Customer", where)
+        assert customer is not None
+        ar = self._require(add.find("ARAccountRef"), ("Account",), "Account", where) or self._find_list(
+            ("Account",), "Accounts Receivable"
+        )
+        assert ar is not None
+        self._require(add.find("ClassRef"), ("Class",), "Class", where)
+        ref_number = text(add, "RefNumber")
+        if ref_number is not None and len(ref_number) > 11:
+            raise too_long(ref_number, "RefNumber")
+        memo = text(add, "Memo")
+        lines: list[InvoiceLine] = []
+        for line_el in add.findall("InvoiceLineAdd"):
+            item = self._require(line_el.find("ItemRef"), ITEM_KINDS, "Item", where)
+            cls = self._require(line_el.find("ClassRef"), ("Class",), "Class", where)
+            qty = to_decimal(text(line_el, "Quantity"))
+            rate = to_decimal(text(line_el, "Rate"))
+            if rate is None and item is not None:
+                rate = to_decimal(_item_price(item))
+            amount = to_decimal(text(line_el, "Amount"))
+            if amount is None:
+                amount = ((qty if qty is not None else Decimal(1)) * (rate or ZERO)).quantize(CENT, ROUND_HALF_UP)
+            desc = text(line_el, "Desc")
+            if desc is None and item is not None:
+                desc = _item_desc(item)
+            lines.append(
+                InvoiceLine(
+                    self._new_line_id(),
+                    item.list_id if item else None,
+                    desc,
+                    qty,
+                    rate,
+                    amount,
+                    cls.list_id if cls else None,
+                )
+            )
+        now = self._now()
+        txn_date = self._txn_date(add, "TxnDate", now.date())
+        number = self._next_txn_number()
+        inv = Invoice(
+            txn_id=self._new_txn_id(),
+            txn_number=number,
+            time_created=now,
+            time_modified=now,
+            edit_sequence=self._edit_sequence(),
+            customer_id=customer.list_id,
+            ar_account_id=ar.list_id,
+            txn_date=txn_date,
+            due_date=self._txn_date(add, "DueDate", txn_date),
+            ref_number=ref_number if ref_number is not None else str(len(self._invoices) + 1),
+            memo=memo,
+            lines=lines,
+        )
+        self._invoices[inv.txn_id] = inv
+        rs.append(self._invoice_ret(inv, include_lines=True, include_linked=False))
+
+    def _invoice_ret(self, inv: Invoice, *, include_lines: bool, include_linked: bool) -> etree._Element:
+        ret = etree.Element("InvoiceRet")
+        _txn_head(ret, inv.txn_id, inv.time_created, inv.time_modified, inv.edit_sequence, inv.txn_number)
+        _ref(ret, "CustomerRef", self._lists[inv.customer_id])
+        _ref(ret, "ARAccountRef", self._lists[inv.ar_account_id])
+        sub(ret, "TxnDate", inv.txn_date.isoformat())
+        sub(ret, "RefNumber", inv.ref_number)
+        sub(ret, "IsPending", "false")
+        sub(ret, "IsFinanceCharge", "false")
+        sub(ret, "DueDate", inv.due_date.isoformat())
+        sub(ret, "ShipDate", inv.txn_date.isoformat())
+        sub(ret, "Subtotal", money(inv.subtotal))
+        sub(ret, "SalesTaxPercentage", "0.00")
+        sub(ret, "SalesTaxTotal", "0.00")
+        sub(ret, "AppliedAmount", money(-inv.applied_amount))
+        sub(ret, "BalanceRemaining", money(inv.balance_remaining))
+        if inv.memo is not None:
+            sub(ret, "Memo", inv.memo)
+        sub(ret, "IsPaid", bool_text(inv.is_paid))
+        sub(ret, "IsToBePrinted", "false")
+        sub(ret, "IsToBeEmailed", "false")
+        if include_linked:
+            for pay_id, amount in inv.payments:
+                pay = self._payments[pay_id]
+                link = sub(ret, "LinkedTxn")
+                sub(link, "TxnID", pay.txn_id)
+                sub(link, "TxnType", "ReceivePayment")
+                sub(link, "TxnDate", pay.txn_date.isoformat())
+                if pay.ref_number is not None:
+                    sub(link, "RefNumber", pay.ref_number)
+                sub(link, "LinkType", "AMTTYPE")
+                sub(link, "Amount", money(-amount))
+        if include_lines:
+            for ln in inv.lines:
+                line = sub(ret, "InvoiceLineRet")
+                sub(line, "TxnLineID", ln.txn_line_id)
+                if ln.item_id and ln.item_id in self._lists:
+                    _ref(line, "ItemRef", self._lists[ln.item_id])
+                if ln.desc is not None:
+                    sub(line, "Desc", ln.desc)
+                if ln.quantity is not None:
+                    sub(line, "Quantity", f"{ln.quantity.normalize():f}")
+                if ln.rate is not None:
+                    sub(line, "Rate", money(ln.rate))
+                if ln.class_id and ln.class_id in self._lists:
+                    _ref(line, "ClassRef", self._lists[ln.class_id])
+                sub(line, "Amount", money(ln.amount))
+        return ret
+
+    def _payment_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        add = _body(rq)
+        where = "ReceivePayment"
+        customer = self._require(add.find("CustomerRef"), ("Customer",), "Customer", where)
+        assert customer is not None
+        ar = self._require(add.find("ARAccountRef"), ("Account",), "Account", where) or self._find_list(
+            ("Account",), "Accounts Receivable"
+        )
+        deposit = self._require(add.find("DepositToAccountRef"), ("Account",), "Account", where) or self._find_list(
+            ("Account",), "Undeposited Funds"
+        )
+        assert ar is not None and deposit is not None
+        ref_number = text(add, "RefNumber")
+        if ref_number is not None and len(ref_number) > 20:
+            raise too_long(ref_number, "RefNumber")
+        wanted: dict[str, Decimal] = {}
+        for app in add.findall("AppliedToTxnAdd"):
+            txn_id = text(app, "TxnID") or ""
+            inv = self._invoices.get(txn_id)
+            if inv is None or inv.customer_id != customer.list_id:
+                raise not_found(txn_id)
+            wanted[txn_id] = wanted.get(txn_id, ZERO) + (to_decimal(text(app, "PaymentAmount")) or ZERO)
+        for txn_id, amount in wanted.items():
+            if amount > self._invoices[txn_id].balance_remaining:
+                raise StatusError(
+                    3210,
+                    f'The "AppliedToTxnAdd payment amount" field has an invalid value "{money(amount)}".  '
+                    "QuickBooks error message: You cannot pay more than the amount due.",
+                )
+        total = to_decimal(text(add, "TotalAmount"))
+        applied_sum = sum(wanted.values(), ZERO)
+        if total is None:
+            total = applied_sum
+        if applied_sum > total:
+            raise StatusError(
+                3210,
+                f'The "AppliedToTxnAdd payment amount" field has an invalid value "{money(applied_sum)}".  '
+                "QuickBooks error message: The amount applied is more than the payment amount.",
+            )
+        if (text(add, "IsAutoApply") or "false") == "true":
+            remaining = total
+            opens = sorted(
+                (i for i in self._invoices.values() if i.customer_id == customer.list_id and not i.is_paid),
+                key=lambda i: (i.txn_date, i.txn_number),
+            )
+            for inv in opens:
+                if remaining <= ZERO:
+                    break
+                take = min(remaining, inv.balance_remaining)
+                wanted[inv.txn_id] = take
+                remaining -= take
+        now = self._now()
+        pay = Payment(
+            txn_id=self._new_txn_id(),
+            txn_number=self._next_txn_number(),
+            time_created=now,
+            time_modified=now,
+            edit_sequence=self._edit_sequence(),
+            customer_id=customer.list_id,
+            ar_account_id=ar.list_id,
+            deposit_account_id=deposit.list_id,
+            txn_date=self._txn_date(add, "TxnDate", now.date()),
+            ref_number=ref_number,
+            total_amount=total,
+            memo=text(add, "Memo"),
+            payment_method=text(add.find("PaymentMethodRef"), "FullName"),
+            applied=list(wanted.items()),
+        )
+        self._payments[pay.txn_id] = pay
+        for txn_id, amount in pay.applied:
+            inv = self._invoices[txn_id]
+            inv.payments.append((pay.txn_id, amount))
+            inv.time_modified = now
+            inv.edit_sequence = self._edit_sequence()
+        rs.append(self._payment_ret(pay))
+
+    def _payment_ret(self, pay: Payment) -> etree._Element:
+        ret = etree.Element("ReceivePaymentRet")
+        _txn_head(ret, pay.txn_id, pay.time_created, pay.time_modified, pay.edit_sequence, pay.txn_number)
+        _ref(ret, "CustomerRef", self._lists[pay.customer_id])
+        _ref(ret, "ARAccountRef", self._lists[pay.ar_account_id])
+        sub(ret, "TxnDate", pay.txn_date.isoformat())
+        if pay.ref_number is not None:
+            sub(ret, "RefNumber", pay.ref_number)
+        sub(ret, "TotalAmount", money(pay.total_amount))
+        if pay.payment_method:
+            method = sub(ret, "PaymentMethodRef")
+            sub(method, "FullName", pay.payment_method)
+        if pay.memo is not None:
+            sub(ret, "Memo", pay.memo)
+        _ref(ret, "DepositToAccountRef", self._lists[pay.deposit_account_id])
+        sub(ret, "UnusedPayment", money(pay.unused_payment))
+        sub(ret, "UnusedCredits", "0.00")
+        for txn_id, amount in pay.applied:
+            inv = self._invoices[txn_id]
+            app = sub(ret, "AppliedToTxnRet")
+            sub(app, "TxnID", inv.txn_id)
+            sub(app, "TxnType", "Invoice")
+            sub(app, "TxnDate", inv.txn_date.isoformat())
+            sub(app, "RefNumber", inv.ref_number)
+            sub(app, "BalanceRemaining", money(inv.balance_remaining))
+            sub(app, "Amount", money(amount))
+        return ret
+
+    def _journal_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        add = _body(rq)
+        where = "JournalEntry"
+        ref_number = text(add, "RefNumber")
+        if ref_number is not None and len(ref_number) > 11:
+            raise too_long(ref_number, "RefNumber")
+        lines: list[JournalLine] = []
+        for el in add:
+            if el.tag not in ("JournalDebitLine", "JournalCreditLine"):
+                continue
+            acct = self._require(el.find("AccountRef"), ("Account",), "Account", where)
+            if acct is None:
+                raise StatusError(3140, "There is a missing element: AccountRef in the JournalEntry line.")
+            entity = self._require(el.find("EntityRef"), NAME_KINDS, "Entity", where)
+            cls = self._require(el.find("ClassRef"), ("Class",), "Class", where)
+            side = "Debit" if el.tag == "JournalDebitLine" else "Credit"
+            amount = to_decimal(text(el, "Amount")) or ZERO
+            lines.append(
+                JournalLine(
+                    side,
+                    self._new_line_id(),
+                    acct.list_id,
+                    amount.quantize(CENT, ROUND_HALF_UP),
+                    text(el, "Memo"),
+                    entity.list_id if entity else None,
+                    cls.list_id if cls else None,
+                )
+            )
+        debits = sum((ln.amount for ln in lines if ln.side == "Debit"), ZERO)
+        credits = sum((ln.amount for ln in lines if ln.side == "Credit"), ZERO)
+        if not lines or debits != credits:
+            raise StatusError(
+                JE_UNBALANCED_CODE,
+                f"Transaction not in balance: debits {money(debits)} do not equal credits {money(credits)}.",
+            )
+        now = self._now()
+        je = JournalEntry(
+            txn_id=self._new_txn_id(),
+            txn_number=self._next_txn_number(),
+            time_created=now,
+            time_modified=now,
+            edit_sequence=self._edit_sequence(),
+            txn_date=self._txn_date(add, "TxnDate", now.date()),
+            ref_number=ref_number,
+            is_adjustment=(text(add, "IsAdjustment") or "false") == "true",
+            memo=text(add, "Memo"),
+            lines=lines,
+        )
+        self._journals[je.txn_id] = je
+        rs.append(self._journal_ret(je))
+
+    def _journal_ret(self, je: JournalEntry) -> etree._Element:
+        ret = etree.Element("JournalEntryRet")
+        _txn_head(ret, je.txn_id, je.time_created, je.time_modified, je.edit_sequence, je.txn_number)
+        sub(ret, "TxnDate", je.txn_date.isoformat())
+        if je.ref_number is not None:
+            sub(ret, "RefNumber", je.ref_number)
+        sub(ret, "IsAdjustment", bool_text(je.is_adjustment))
+        for ln in je.lines:
+            line = sub(ret, f"Journal{ln.side}Line")
+            sub(line, "TxnLineID", ln.txn_line_id)
+            _ref(line, "AccountRef", self._lists[ln.account_id])
+            sub(line, "Amount", money(ln.amount))
+            if ln.memo is not None:
+                sub(line, "Memo", ln.memo)
+            if ln.entity_id:
+                _ref(line, "EntityRef", self._lists[ln.entity_id])
+            if ln.class_id:
+                _ref(line, "ClassRef", self._lists[ln.class_id])
+        return ret
+
+    def _txn_query(self, rq: etree._Element, rs: etree._Element, kind: str) -> None:
+        stores: dict[str, dict[str, Any]] = {"Invoice": self._invoices, "ReceivePayment": self._payments}
+        store: dict[str, Any] = stores.get(kind, self._journals)
+        include_lines = (text(rq, "IncludeLineItems") or "false") == "true"
+        include_linked = (text(rq, "IncludeLinkedTxns") or "false") == "true"
+
+        def ret_of(txn_id: str) -> etree._Element | None:
+            rec = store.get(txn_id)
+            if rec is None:
+                return None
+            if isinstance(rec, Invoice):
+                return self._invoice_ret(rec, include_lines=include_lines, include_linked=include_linked)
+            if isinstance(rec, Payment):
+                return self._payment_ret(rec)
+            return self._journal_ret(rec)
+
+        if self._continue_iterator(rq, rs, ret_of):
+            return
+        ids = texts(rq, "TxnID")
+        refs = texts(rq, "RefNumber")
+        if ids or refs:
+            found: list[str] = []
+            missing: list[str] = []
+            for txn_id in ids:
+                (found.append(txn_id) if txn_id in store else missing.append(txn_id))
+            for ref in refs:
+                hits = [r.txn_id for r in store.values() if r.ref_number == ref]
+                (found.extend(hits) if hits else missing.append(ref))
+            self._emit(rq, rs, [e for e in (ret_of(t) for t in found) if e is not None])
+            if missing:
+                _status(rs, None, (500, "Warn", _warn_500(missing[0])))
+            return
+        recs: list[Any] = sorted(store.values(), key=lambda r: (r.txn_date, r.txn_number))
+        mod_range = rq.find("ModifiedDateRangeFilter")
+        if mod_range is not None:
+            recs = _modified_filter(recs, text(mod_range, "FromModifiedDate"), text(mod_range, "ToModifiedDate"))
+        date_range = rq.find("TxnDateRangeFilter")
+        if date_range is not None:
+            lo, hi = text(date_range, "FromTxnDate"), text(date_range, "ToTxnDate")
+            if lo:
+                recs = [r for r in recs if r.txn_date >= date.fromisoformat(lo)]
+            if hi:
+                recs = [r for r in recs if r.txn_date <= date.fromisoformat(hi)]
+        entity = rq.find("EntityFilter")
+        if entity is not None and kind != "JournalEntry":
+            target = self._resolve(entity, NAME_KINDS)
+            recs = [r for r in recs if target is not None and r.customer_id == target.list_id]
+        paid = text(rq, "PaidStatus")
+        if kind == "Invoice" and paid in ("PaidOnly", "NotPaidOnly"):
+            recs = [r for r in recs if r.is_paid == (paid == "PaidOnly")]
+        self._page(rq, rs, [r.txn_id for r in recs], ret_of)
+
+    # ------------------------------------------------------------------ paging / iterators
+
+    def _emit(self, rq: etree._Element, rs: etree._Element, rets: list[etree._Element]) -> None:
+        keep = set(texts(rq, "IncludeRetElement"))
+        for ret in rets:
+            if keep:
+                for el in list(ret):
+                    if el.tag not in keep:
+                        ret.remove(el)
+            rs.append(ret)
+
+    def _page(
+        self, rq: etree._Element, rs: etree._Element, ids: list[str], ret_of: Callable[[str], etree._Element | None]
+    ) -> None:
+        max_text = text(rq, "MaxReturned")
+        max_returned = int(max_text) if max_text else None
+        if rq.get("iterator") == "Start":
+            size = max_returned or 500  # QuickBooks needs MaxReturned with iterators; be lenient
+            it = _Iterator("{" + str(uuid.uuid4()) + "}", rq.tag, ids, 0, size)
+            self._iterators[it.iterator_id] = it
+            self._iterate(rq, rs, it, ret_of)
+            return
+        if max_returned is not None:
+            ids = ids[:max_returned]
+        if not ids:
+            _status(rs, None, NO_MATCH)
+            return
+        self._emit(rq, rs, [e for e in (ret_of(i) for i in ids) if e is not None])
+
+    def _continue_iterator(
+        self, rq: etree._Element, rs: etree._Element, ret_of: Callable[[str], etree._Element | None]
+    ) -> bool:
+        mode = rq.get("iterator")
+        if mode not in ("Continue", "Stop"):
+            return False
+        iterator_id = rq.get("iteratorID", "")
+        it = self._iterators.get(iterator_id)
+        if it is None or it.rq_tag != rq.tag:
+            raise StatusError(3391, f'The iteratorID "{iterator_id}" is not valid.')
+        if mode == "Stop":
+            del self._iterators[iterator_id]
+            rs.set("iteratorRemainingCount", "0")
+            rs.set("iteratorID", iterator_id)
+            return True
+        max_text = text(rq, "MaxReturned")
+        if max_text:
+            it.max_returned = int(max_text)
+        self._iterate(rq, rs, it, ret_of)
+        return True
+
+    def _iterate(
+        self, rq: etree._Element, rs: etree._Element, it: _Iterator, ret_of: Callable[[str], etree._Element | None]
+    ) -> None:
+        chunk = it.ids[it.pos : it.pos + it.max_returned]
+        it.pos += len(chunk)
+        remaining = len(it.ids) - it.pos
+        if remaining == 0:
+            self._iterators.pop(it.iterator_id, None)
+        if chunk:
+            self._emit(rq, rs, [e for e in (ret_of(i) for i in chunk) if e is not None])
+        else:
+            _status(rs, None, NO_MATCH)
+        rs.set("iteratorRemainingCount", str(remaining))
+        rs.set("iteratorID", it.iterator_id)
+
+    # ------------------------------------------------------------------ persistence (for the CLI)
+
+    def to_json(self) -> str:
+        """Serialize the company data (not iterators, faults or the request log) to JSON."""
+        with self._lock:
+
+            def dump_list(r: ListRecord) -> dict[str, Any]:
+                return {
+                    "kind": r.kind,
+                    "list_id": r.list_id,
+                    "name": r.name,
+                    "full_name": r.full_name,
+                    "time_created": r.time_created.isoformat(),
+                    "time_modified": r.time_modified.isoformat(),
+                    "edit_sequence": r.edit_sequence,
+                    "is_active": r.is_active,
+                    "parent_id": r.parent_id,
+                    "sublevel": r.sublevel,
+                    "fields": [etree.tostring(f, encoding="unicode") for f in r.fields],
+                }
+
+            def dump_txn(r: Invoice | Payment | JournalEntry) -> dict[str, Any]:
+                out: dict[str, Any] = {}
+                for key, value in vars(r).items():
+                    out[key] = _jsonable(value)
+                return out
+
+            state = {
+                "name": self.name,
+                "file_path": self.file_path,
+                "supported_versions": list(self.supported_versions),
+                "country": self.country,
+                "lists": [dump_list(r) for r in self._lists.values()],
+                "invoices": [dump_txn(r) for r in self._invoices.values()],
+                "payments": [dump_txn(r) for r in self._payments.values()],
+                "journals": [dump_txn(r) for r in self._journals.values()],
+                "data_ext": [[o, n, v] for (o, n), v in self._data_ext.items()],
+                "seq": [self._list_seq, self._txn_seq, self._txn_number, self._line_seq, self._last_edit],
+                "last_message_set": list(self._last_message_set) if self._last_message_set else None,
+            }
+            return json.dumps(state, indent=1)
+
+    @classmethod
+    def from_json(cls, data: str) -> FakeCompany:
+        state = json.loads(data)
+        company = cls(state["name"], state["file_path"], state["supported_versions"], state["country"])
+        company._lists.clear()
+        for r in state["lists"]:
+            rec = ListRecord(
+                kind=r["kind"],
+                list_id=r["list_id"],
+                name=r["name"],
+                full_name=r["full_name"],
+                time_created=datetime.fromisoformat(r["time_created"]),
+                time_modified=datetime.fromisoformat(r["time_modified"]),
+                edit_sequence=r["edit_sequence"],
+                is_active=r["is_active"],
+                parent_id=r["parent_id"],
+                sublevel=r["sublevel"],
+                fields=[etree.fromstring(f.encode("utf-8"), parser=safe_parser()) for f in r["fields"]],
+            )
+            company._lists[rec.list_id] = rec
+        for raw in state["invoices"]:
+            raw["lines"] = [InvoiceLine(**_unjson(ln, InvoiceLine)) for ln in raw["lines"]]
+            raw["payments"] = [(a, Decimal(b)) for a, b in raw["payments"]]
+            inv = Invoice(**_unjson(raw, Invoice))
+            company._invoices[inv.txn_id] = inv
+        for raw in state["payments"]:
+            raw["applied"] = [(a, Decimal(b)) for a, b in raw["applied"]]
+            pay = Payment(**_unjson(raw, Payment))
+            company._payments[pay.txn_id] = pay
+        for raw in state["journals"]:
+            raw["lines"] = [JournalLine(**_unjson(ln, JournalLine)) for ln in raw["lines"]]
+            je = JournalEntry(**_unjson(raw, JournalEntry))
+            company._journals[je.txn_id] = je
+        company._data_ext = {(o, n): v for o, n, v in state["data_ext"]}
+        (company._list_seq, company._txn_seq, company._txn_number, company._line_seq, company._last_edit) = state["seq"]
+        lms = state.get("last_message_set")
+        company._last_message_set = (lms[0], lms[1]) if lms else None
+        return company
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _el(tag: str, value: str) -> etree._Element:
+    el = etree.Element(tag)
+    el.text = value
+    return el
+
+
+def _status(rs: etree._Element, request_id: str | None, status: tuple[int, str, str]) -> etree._Element:
+    if request_id is not None:
+        rs.set("requestID", request_id)
+    rs.set("statusCode", str(status[0]))
+    rs.set("statusSeverity", status[1])
+    rs.set("statusMessage", status[2])
+    return rs
+
+
+def _body(rq: etree._Element) -> etree._Element:
+    """The ``XxxAdd``/``XxxMod`` element of an ``XxxAddRq`` (presence is checked in ``_validate``)."""
+    found = rq.find(rq.tag[:-2])
+    if found is None:
+        raise parse_error(f"{rq.tag} has no {rq.tag[:-2]}")
+    return found
+
+
+def _name_matches(name: str, needle: str, criterion: str) -> bool:
+    if criterion == "Contains":
+        return needle in name
+    if criterion == "EndsWith":
+        return name.endswith(needle)
+    return name.startswith(needle)
+
+
+def _warn_500(missing: str) -> str:
+    return (
+        "The query request has not been fully completed. There was a required element "
+        f'("{missing}") that could not be found in QuickBooks.'
+    )
+
+
+def _ref(parent: etree._Element, tag: str, rec: ListRecord) -> None:
+    ref = sub(parent, tag)
+    sub(ref, "ListID", rec.list_id)
+    sub(ref, "FullName", rec.full_name)
+
+
+def _txn_head(ret: etree._Element, txn_id: str, created: datetime, modified: datetime, seq: str, number: int) -> None:
+    sub(ret, "TxnID", txn_id)
+    sub(ret, "TimeCreated", created.isoformat())
+    sub(ret, "TimeModified", modified.isoformat())
+    sub(ret, "EditSequence", seq)
+    sub(ret, "TxnNumber", str(number))
+
+
+def _item_price(item: ListRecord) -> str | None:
+    for el in item.fields:
+        if el.tag == "SalesOrPurchase":
+            return text(el, "Price")
+        if el.tag == "SalesAndPurchase":
+            return text(el, "SalesPrice")
+    return None
+
+
+def _item_desc(item: ListRecord) -> str | None:
+    for el in item.fields:
+        if el.tag == "SalesOrPurchase":
+            return text(el, "Desc")
+        if el.tag == "SalesAndPurchase":
+            return text(el, "SalesDesc")
+    return None
+
+
+def _parse_when(value: str, end_of_day: bool) -> datetime:
+    stamp = datetime.fromisoformat(value.strip())
+    if len(value.strip()) == 10 and end_of_day:
+        stamp = stamp + timedelta(days=1, seconds=-1)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=COMPANY_TZ)
+    return stamp
+
+
+def _modified_filter(recs: list[Any], lo: str | None, hi: str | None) -> list[Any]:
+    try:
+        if lo:
+            start = _parse_when(lo, end_of_day=False)
+            recs = [r for r in recs if r.time_modified >= start]
+        if hi:
+            end = _parse_when(hi, end_of_day=True)
+            recs = [r for r in recs if r.time_modified <= end]
+    except ValueError as exc:
+        raise StatusError(3020, f"Invalid date/time value in the modified date filter: {exc}") from exc
+    return recs
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _jsonable(v) for k, v in vars(value).items()}
+    return value
+
+
+def _unjson(raw: dict[str, Any], kind: type) -> dict[str, Any]:
+    """Turn JSON strings back into Decimal/date/datetime according to the dataclass annotations."""
+    out = dict(raw)
+    for name, spec in kind.__dataclass_fields__.items():  # type: ignore[attr-defined]
+        value = out.get(name)
+        annotation = str(spec.type)
+        if value is None or not isinstance(value, str):
+            continue
+        if annotation.startswith("Decimal"):
+            out[name] = Decimal(value)
+        elif annotation == "datetime":
+            out[name] = datetime.fromisoformat(value)
+        elif annotation == "date":
+            out[name] = date.fromisoformat(value)
+    return out
+
+
+__all__ = [
+    "DEFAULT_VERSIONS",
+    "FakeCompany",
+    "FileIDConflictError",
+    "Invoice",
+    "InvoiceLine",
+    "JournalEntry",
+    "JournalLine",
+    "ListRecord",
+    "Payment",
+    "QBXMLProcessingError",
+    "RequestLogEntry",
+    "StatusError",
+]
