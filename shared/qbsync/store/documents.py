@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from qbsync.store.ports import Connector
+from qbsync.store.ports import Connector, Job, Ticket
 
-_CONNECTOR_FIELDS = {f.name for f in dataclasses.fields(Connector)}
+D = TypeVar("D", Connector, Job, Ticket)
 
 
-def connector_doc(connector: Connector) -> str:
-    data = dataclasses.asdict(connector)
+def to_doc(record: Connector | Job | Ticket) -> str:
+    data = dataclasses.asdict(record)
     data.pop("version")
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-def connector_from_doc(doc: str, version: int) -> Connector:
+def from_doc(cls: type[D], doc: str, version: int) -> D:
     data: dict[str, Any] = json.loads(doc)
-    known = {k: v for k, v in data.items() if k in _CONNECTOR_FIELDS}  # tolerate fields added by newer code
-    return Connector(**known, version=version)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    known = {k: v for k, v in data.items() if k in fields}  # tolerate fields added by newer code
+    return cls(**known, version=version)
+
+
+def connector_doc(connector: Connector) -> str:
+    return to_doc(connector)
+
+
+def connector_from_doc(doc: str, version: int) -> Connector:
+    return from_doc(Connector, doc, version)
 
 
 def connector_owner(connector: Connector) -> str:

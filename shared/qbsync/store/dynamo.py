@@ -22,8 +22,15 @@ from qbsync import aws
 from qbsync.errors import AlreadyExists, BadRequest, ConcurrentModification, NotFound, QbsyncError
 from qbsync.settings import Settings, get_settings
 from qbsync.store import keys
-from qbsync.store.documents import connector_doc, connector_from_doc, connector_owner, parse_connector_owner
-from qbsync.store.ports import ApiKey, Connector, Page, ScheduleRun, Tenant, TenantStatus
+from qbsync.store.documents import (
+    connector_doc,
+    connector_from_doc,
+    connector_owner,
+    from_doc,
+    parse_connector_owner,
+    to_doc,
+)
+from qbsync.store.ports import UNFINISHED, ApiKey, Connector, Job, Page, ScheduleRun, Tenant, TenantStatus, Ticket
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -431,7 +438,67 @@ class DynamoUniqueClaims(_DynamoBase):
         return None if item is None else _opt_str(item, "owner")
 
 
-class DynamoConnectorRepository(_DynamoBase):
+class _DynamoDocuments(_DynamoBase):
+    """Items that are a JSON ``doc`` plus ``version``: conditional create, consistent get, optimistic save."""
+
+    entity = ""
+
+    def _put_new(self, key: keys.KeyDict, doc: str, what: str, extra: Item | None = None) -> None:
+        item = _key(key)
+        item.update({"entity": _s(self.entity), "doc": _s(doc), "version": _n(1), **(extra or {})})
+        try:
+            self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                raise AlreadyExists(f"{what} already exists") from exc
+            raise
+
+    def _get_doc(self, key: keys.KeyDict) -> tuple[str, int] | None:
+        item = self._get(key)
+        return None if item is None else (_str(item, "doc"), _int(item, "version"))
+
+    def _save_doc(self, key: keys.KeyDict, doc: str, expected_version: int, what: str) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(key),
+                UpdateExpression="SET #doc = :doc, #version = :next",
+                ConditionExpression="#version = :expected",
+                ExpressionAttributeNames={"#doc": "doc", "#version": "version"},
+                ExpressionAttributeValues={
+                    ":doc": _s(doc),
+                    ":expected": _n(expected_version),
+                    ":next": _n(expected_version + 1),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _error_code(exc) != _CONDITION_FAILED:
+                raise
+            if "Item" in exc.response:
+                raise ConcurrentModification(f"{what} was modified by someone else") from exc
+            raise NotFound(f"{what} not found") from exc
+
+    def _query_docs(self, pk: str, start_sk: str, end_sk: str, limit: int | None = None) -> list[tuple[str, int]]:
+        """Consistent read of the docs whose SK lies in [start_sk, end_sk], in SK order."""
+        found: list[tuple[str, int]] = []
+        paginator = self._db.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :start AND :end",
+            ExpressionAttributeValues={":pk": _s(pk), ":start": _s(start_sk), ":end": _s(end_sk)},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            found += [(_str(i, "doc"), _int(i, "version")) for i in page.get("Items", [])]
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
+
+
+class DynamoConnectorRepository(_DynamoDocuments):
+    entity = keys.ENTITY_CONNECTOR
+
     def create(self, connector: Connector) -> Connector:
         # The first connector of a tenant claims the tenant's default pointer in the same transaction; when a
         # default already exists that condition fails and the connector is written again as non-default.
@@ -483,8 +550,8 @@ class DynamoConnectorRepository(_DynamoBase):
         raise ConcurrentModification("Connector could not be created")  # pragma: no cover - loop always returns
 
     def get(self, tenant_id: str, connector_id: str) -> Connector | None:
-        item = self._get(keys.connector_key(tenant_id, connector_id))
-        return None if item is None else connector_from_doc(_str(item, "doc"), _int(item, "version"))
+        found = self._get_doc(keys.connector_key(tenant_id, connector_id))
+        return None if found is None else connector_from_doc(*found)
 
     def find_by_username(self, username: str) -> Connector | None:
         claim = self._get(keys.username_claim_key(username))
@@ -509,26 +576,91 @@ class DynamoConnectorRepository(_DynamoBase):
         if current is None:
             raise NotFound(f"Connector {connector.connector_id!r} not found")
         stored = replace(connector, username=current.username, is_default=current.is_default)
+        key = keys.connector_key(connector.tenant_id, connector.connector_id)
+        self._save_doc(key, connector_doc(stored), connector.version, f"Connector {connector.connector_id!r}")
+        return replace(stored, version=connector.version + 1)
+
+
+class DynamoJobQueue(_DynamoDocuments):
+    entity = "job"
+
+    def enqueue(self, job: Job) -> Job:
+        response = self._db.update_item(
+            TableName=self._table,
+            Key=_key(keys.job_sequence_key(job.connector_id)),
+            UpdateExpression="ADD #next :one SET #entity = :entity",
+            ExpressionAttributeNames={"#next": "next", "#entity": "entity"},
+            ExpressionAttributeValues={":one": _n(1), ":entity": _s("job_sequence")},
+            ReturnValues="UPDATED_NEW",
+        )
+        stored = replace(job, seq=int(response["Attributes"]["next"]["N"]), version=1)
+        self._put_new(keys.job_key(stored.connector_id, stored.seq), to_doc(stored), f"Job {stored.seq}")
+        return stored
+
+    def get(self, connector_id: str, seq: int) -> Job | None:
+        found = self._get_doc(keys.job_key(connector_id, seq))
+        return None if found is None else from_doc(Job, *found)
+
+    def unfinished(self, connector_id: str, limit: int) -> list[Job]:
+        counter = self._get(keys.job_sequence_key(connector_id))
+        low = _int(counter, "low") if counter is not None else 0
+        jobs: list[Job] = []
+        start = max(low, 1)
+        # Read forward in chunks until `limit` unfinished jobs are found or the queue ends.
+        while len(jobs) < limit:
+            chunk = self._query_docs(
+                keys.connector_pk(connector_id), keys.job_sk(start), keys.job_sk(10**12 - 1), limit=max(limit, 100)
+            )
+            if not chunk:
+                break
+            batch = [from_doc(Job, *row) for row in chunk]
+            jobs += [job for job in batch if job.status in UNFINISHED]
+            start = batch[-1].seq + 1
+        return jobs[:limit]
+
+    def history(self, connector_id: str, *, after_seq: int = 0, limit: int = 100) -> list[Job]:
+        rows = self._query_docs(
+            keys.connector_pk(connector_id), keys.job_sk(after_seq + 1), keys.job_sk(10**12 - 1), limit=limit
+        )
+        return [from_doc(Job, *row) for row in rows]
+
+    def save(self, job: Job) -> Job:
+        self._save_doc(keys.job_key(job.connector_id, job.seq), to_doc(job), job.version, f"Job {job.seq}")
+        return replace(job, version=job.version + 1)
+
+    def advance_low_water(self, connector_id: str, seq: int) -> None:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=_key(keys.connector_key(connector.tenant_id, connector.connector_id)),
-                UpdateExpression="SET #doc = :doc, #version = :next",
-                ConditionExpression="#version = :expected",
-                ExpressionAttributeNames={"#doc": "doc", "#version": "version"},
-                ExpressionAttributeValues={
-                    ":doc": _s(connector_doc(stored)),
-                    ":expected": _n(connector.version),
-                    ":next": _n(connector.version + 1),
-                },
+                Key=_key(keys.job_sequence_key(connector_id)),
+                UpdateExpression="SET #low = :seq",
+                ConditionExpression="attribute_not_exists(#low) OR #low < :seq",
+                ExpressionAttributeNames={"#low": "low"},
+                ExpressionAttributeValues={":seq": _n(seq)},
             )
         except ClientError as exc:
-            if _error_code(exc) == _CONDITION_FAILED:
-                raise ConcurrentModification(
-                    f"Connector {connector.connector_id!r} was modified by someone else"
-                ) from exc
-            raise
-        return replace(stored, version=connector.version + 1)
+            if _error_code(exc) != _CONDITION_FAILED:
+                raise
+
+
+class DynamoTicketRepository(_DynamoDocuments):
+    entity = "ticket"
+
+    def create(self, ticket: Ticket) -> None:
+        self._put_new(
+            keys.ticket_key(ticket.ticket_hash),
+            to_doc(ticket),
+            "Ticket",
+            extra={keys.TTL_ATTRIBUTE: _n(ticket.expires_at + 86_400)},  # kept a day after it stops working
+        )
+
+    def get(self, ticket_hash: str) -> Ticket | None:
+        found = self._get_doc(keys.ticket_key(ticket_hash))
+        return None if found is None else from_doc(Ticket, *found)
+
+    def save(self, ticket: Ticket) -> Ticket:
+        self._save_doc(keys.ticket_key(ticket.ticket_hash), to_doc(ticket), ticket.version, "Ticket")
+        return replace(ticket, version=ticket.version + 1)
 
 
 class DynamoStore:
@@ -540,6 +672,16 @@ class DynamoStore:
         self._schedule_runs = DynamoScheduleRunRepository(self.settings, client)
         self._claims = DynamoUniqueClaims(self.settings, client)
         self._connectors = DynamoConnectorRepository(self.settings, client)
+        self._jobs = DynamoJobQueue(self.settings, client)
+        self._tickets = DynamoTicketRepository(self.settings, client)
+
+    @property
+    def jobs(self) -> DynamoJobQueue:
+        return self._jobs
+
+    @property
+    def tickets(self) -> DynamoTicketRepository:
+        return self._tickets
 
     @property
     def connectors(self) -> DynamoConnectorRepository:
@@ -560,8 +702,10 @@ class DynamoStore:
 
 __all__ = [
     "DynamoConnectorRepository",
+    "DynamoJobQueue",
     "DynamoScheduleRunRepository",
     "DynamoStore",
     "DynamoTenantRepository",
+    "DynamoTicketRepository",
     "DynamoUniqueClaims",
 ]

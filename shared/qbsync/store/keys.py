@@ -13,9 +13,10 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | connector  | `TENANT#<tenant_id>`    | `CONN#<connector_id>` | - | -                      | JSON `doc`         |
 | default    | `TENANT#<tenant_id>`    | `CONN_DEFAULT` | - | -                             | first connector    |
 | username   | `CLAIM#qbwc-user#<name>`| `META`   | -         | -                          | owner `<t>/<c>`    |
-| job        | `JOB#...`               | reserved | reserved  | reserved                   | later issue        |
+| job        | `CONN#<connector_id>`   | `JOB#<seq:012d>` | - | -                         | JSON `doc`         |
+| job seq    | `CONN#<connector_id>`   | `JOBSEQ` | -         | -                          | `next`, `low`      |
 | link       | `LINK#...`              | reserved | reserved  | reserved                   | later issue        |
-| ticket     | `TICKET#...`            | reserved | reserved  | reserved                   | later issue        |
+| ticket     | `TICKET#<sha256>`       | `META`   | -         | -                          | TTL `expires_at`   |
 | transfer   | `XFER#...`              | reserved | reserved  | reserved                   | later issue        |
 
 Rules:
@@ -131,6 +132,28 @@ def default_connector_key(tenant_id: str) -> KeyDict:
 
 def username_claim_key(username: str) -> KeyDict:
     return claim_key(USERNAME_SCOPE, username.casefold())
+
+
+def connector_pk(connector_id: str) -> str:
+    return CONN_PREFIX + _part(connector_id, "connector_id")
+
+
+def job_sk(seq: int) -> str:
+    if seq < 0 or seq >= 10**12:
+        raise ValueError(f"job seq out of range: {seq}")
+    return f"{JOB_PREFIX}{seq:012d}"
+
+
+def job_key(connector_id: str, seq: int) -> KeyDict:
+    return {"PK": connector_pk(connector_id), "SK": job_sk(seq)}
+
+
+def job_sequence_key(connector_id: str) -> KeyDict:
+    return {"PK": connector_pk(connector_id), "SK": "JOBSEQ"}
+
+
+def ticket_key(ticket_hash: str) -> KeyDict:
+    return {"PK": TICKET_PREFIX + _part(ticket_hash, "ticket hash"), "SK": META}
 
 
 def encode_cursor(key: KeyDict) -> str:

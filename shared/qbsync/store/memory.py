@@ -14,8 +14,15 @@ from typing import Any, cast
 
 from qbsync.errors import AlreadyExists, BadRequest, ConcurrentModification, NotFound
 from qbsync.store import keys
-from qbsync.store.documents import connector_doc, connector_from_doc, connector_owner, parse_connector_owner
-from qbsync.store.ports import ApiKey, Connector, Page, ScheduleRun, Tenant
+from qbsync.store.documents import (
+    connector_doc,
+    connector_from_doc,
+    connector_owner,
+    from_doc,
+    parse_connector_owner,
+    to_doc,
+)
+from qbsync.store.ports import UNFINISHED, ApiKey, Connector, Job, Page, ScheduleRun, Tenant, Ticket
 
 MAX_PAGE_SIZE = 1000
 
@@ -43,6 +50,9 @@ class _Tables:
         self.schedule_runs: dict[str, ScheduleRun] = {}  # by PK
         self.claims: dict[str, str] = {}  # PK -> owner
         self.connectors: dict[tuple[str, str], tuple[str, int]] = {}  # (PK, SK) -> (doc, version)
+        self.jobs: dict[str, dict[int, tuple[str, int]]] = {}  # connector -> seq -> (doc, version)
+        self.job_counters: dict[str, tuple[int, int]] = {}  # connector -> (last seq, low water)
+        self.tickets: dict[str, tuple[str, int]] = {}  # hash -> (doc, version)
 
 
 class MemoryTenantRepository:
@@ -241,6 +251,78 @@ class MemoryConnectorRepository:
             return connector_from_doc(connector_doc(stored), current.version + 1)
 
 
+class MemoryJobQueue:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def enqueue(self, job: Job) -> Job:
+        with self._t.lock:
+            last, low = self._t.job_counters.get(job.connector_id, (0, 0))
+            stored = replace(job, seq=last + 1, version=1)
+            keys.job_key(stored.connector_id, stored.seq)  # same validation as the DynamoDB item
+            self._t.job_counters[job.connector_id] = (last + 1, low)
+            self._t.jobs.setdefault(job.connector_id, {})[stored.seq] = (to_doc(stored), 1)
+            return from_doc(Job, to_doc(stored), 1)
+
+    def get(self, connector_id: str, seq: int) -> Job | None:
+        with self._t.lock:
+            found = self._t.jobs.get(connector_id, {}).get(seq)
+        return None if found is None else from_doc(Job, *found)
+
+    def unfinished(self, connector_id: str, limit: int) -> list[Job]:
+        with self._t.lock:
+            low = self._t.job_counters.get(connector_id, (0, 0))[1]
+            rows = sorted(self._t.jobs.get(connector_id, {}).items())
+        jobs = [from_doc(Job, *row) for seq, row in rows if seq >= low]
+        return [job for job in jobs if job.status in UNFINISHED][:limit]
+
+    def history(self, connector_id: str, *, after_seq: int = 0, limit: int = 100) -> list[Job]:
+        with self._t.lock:
+            rows = sorted(self._t.jobs.get(connector_id, {}).items())
+        return [from_doc(Job, *row) for seq, row in rows if seq > after_seq][:limit]
+
+    def save(self, job: Job) -> Job:
+        with self._t.lock:
+            found = self._t.jobs.get(job.connector_id, {}).get(job.seq)
+            if found is None:
+                raise NotFound(f"Job {job.connector_id}:{job.seq} not found")
+            if found[1] != job.version:
+                raise ConcurrentModification(f"Job {job.connector_id}:{job.seq} was modified by someone else")
+            self._t.jobs[job.connector_id][job.seq] = (to_doc(job), job.version + 1)
+            return from_doc(Job, to_doc(job), job.version + 1)
+
+    def advance_low_water(self, connector_id: str, seq: int) -> None:
+        with self._t.lock:
+            last, low = self._t.job_counters.get(connector_id, (0, 0))
+            self._t.job_counters[connector_id] = (last, max(low, seq))
+
+
+class MemoryTicketRepository:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def create(self, ticket: Ticket) -> None:
+        with self._t.lock:
+            if ticket.ticket_hash in self._t.tickets:
+                raise AlreadyExists("Ticket already exists")
+            self._t.tickets[ticket.ticket_hash] = (to_doc(ticket), 1)
+
+    def get(self, ticket_hash: str) -> Ticket | None:
+        with self._t.lock:
+            found = self._t.tickets.get(ticket_hash)
+        return None if found is None else from_doc(Ticket, *found)
+
+    def save(self, ticket: Ticket) -> Ticket:
+        with self._t.lock:
+            found = self._t.tickets.get(ticket.ticket_hash)
+            if found is None:
+                raise NotFound("Ticket not found")
+            if found[1] != ticket.version:
+                raise ConcurrentModification("Ticket was modified by someone else")
+            self._t.tickets[ticket.ticket_hash] = (to_doc(ticket), ticket.version + 1)
+            return from_doc(Ticket, to_doc(ticket), ticket.version + 1)
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -250,6 +332,16 @@ class MemoryStore:
         self._schedule_runs = MemoryScheduleRunRepository(self._tables)
         self._claims = MemoryUniqueClaims(self._tables)
         self._connectors = MemoryConnectorRepository(self._tables)
+        self._jobs = MemoryJobQueue(self._tables)
+        self._tickets = MemoryTicketRepository(self._tables)
+
+    @property
+    def jobs(self) -> MemoryJobQueue:
+        return self._jobs
+
+    @property
+    def tickets(self) -> MemoryTicketRepository:
+        return self._tickets
 
     @property
     def connectors(self) -> MemoryConnectorRepository:
@@ -271,4 +363,5 @@ class MemoryStore:
         with self._tables.lock:
             for table in (self._tables.tenants, self._tables.api_keys, self._tables.schedule_runs, self._tables.claims):
                 table.clear()
-            self._tables.connectors.clear()
+            for other in (self._tables.connectors, self._tables.jobs, self._tables.job_counters, self._tables.tickets):
+                other.clear()

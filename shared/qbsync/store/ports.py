@@ -83,6 +83,58 @@ class Connector:
         return self.locked_at is not None
 
 
+JobStatus = Literal["queued", "sent", "done", "error", "blocked"]
+UNFINISHED: tuple[JobStatus, ...] = ("queued", "sent")
+
+
+@dataclass
+class Job:
+    """One qbXML request waiting for (or done by) a connector's company file, in per-connector order (``seq``)."""
+
+    connector_id: str
+    seq: int
+    tenant_id: str
+    kind: str  # customer_add, item_add, invoice_add, receive_payment_add, journal_entry_add, customer_query, …
+    transfer_type: str  # customers, items, invoices, payments, journal_entries, … (for per-type counts)
+    payload: dict[str, Any]
+    created_at: str
+    updated_at: str
+    depends_on: list[int] = field(default_factory=list)  # seqs on the same connector that must be done first
+    status: JobStatus = "queued"
+    source_ref: str | None = None  # the source record this job writes, e.g. "invoice:INV-1001"
+    message_set_id: str | None = None  # the message set it was last sent in (for lost-response recovery)
+    attempts: int = 0
+    result: dict[str, Any] = field(default_factory=dict)  # status code/message, ListID/TxnID/EditSequence
+    version: int = 1
+
+    @property
+    def request_id(self) -> str:
+        return str(self.seq)
+
+
+@dataclass
+class Ticket:
+    """A Web Connector conversation. Stored under a hash of the ticket: the ticket itself is a bearer secret."""
+
+    ticket_hash: str
+    tenant_id: str
+    connector_id: str
+    created_at: str
+    expires_at: int  # epoch seconds; DynamoDB TTL removes the item later, reads check it now
+    state: Literal["open", "closed"] = "open"
+    company_file: str | None = None
+    qbxml_version: str | None = None
+    in_flight: dict[str, Any] | None = None  # {"message_set_id": str, "seqs": [int, ...]}
+    last_error: str | None = None
+    round_trips: int = 0
+    done: int = 0
+    sent: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    config_issues: int = 0
+    percent: int = 0
+    version: int = 1
+
+
 @dataclass
 class Page(Generic[T]):
     items: list[T]
@@ -130,6 +182,34 @@ class ConnectorRepository(Protocol):
         with version + 1. ``username`` and ``is_default`` cannot change."""
 
 
+class JobQueue(Protocol):
+    def enqueue(self, job: Job) -> Job:
+        """Append ``job`` to its connector's queue; its ``seq`` is assigned here (strictly increasing)."""
+
+    def get(self, connector_id: str, seq: int) -> Job | None: ...
+
+    def unfinished(self, connector_id: str, limit: int) -> list[Job]:
+        """Queued and sent jobs, oldest first, read consistently (never a job already done)."""
+
+    def history(self, connector_id: str, *, after_seq: int = 0, limit: int = 100) -> list[Job]:
+        """All jobs after ``after_seq``, oldest first."""
+
+    def save(self, job: Job) -> Job:
+        """Optimistic save (``ConcurrentModification`` if the version moved); returns it with version + 1."""
+
+    def advance_low_water(self, connector_id: str, seq: int) -> None:
+        """Every job below ``seq`` is finished: later ``unfinished`` reads may start there."""
+
+
+class TicketRepository(Protocol):
+    def create(self, ticket: Ticket) -> None: ...
+
+    def get(self, ticket_hash: str) -> Ticket | None: ...
+
+    def save(self, ticket: Ticket) -> Ticket:
+        """Optimistic save; returns it with version + 1."""
+
+
 class ScheduleRunRepository(Protocol):
     def get(self, name: str) -> ScheduleRun | None: ...
 
@@ -161,6 +241,12 @@ class Store(Protocol):
 
     @property
     def connectors(self) -> ConnectorRepository: ...
+
+    @property
+    def jobs(self) -> JobQueue: ...
+
+    @property
+    def tickets(self) -> TicketRepository: ...
 
     @property
     def claims(self) -> UniqueClaims: ...
