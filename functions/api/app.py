@@ -19,7 +19,9 @@ from qbsync.models import (
     TenantSettings,
     TenantView,
 )
-from qbsync.qbwc.qwc import qwc_document, qwc_filename
+from qbsync.qbwc.qwc import APP_NAME, qwc_document, qwc_filename
+from qbsync.qbwc.soap import dispatch
+from qbsync.qbwc.wsdl import support_page_html, wsdl_document
 from qbsync.tenancy import settings_of
 
 app = Chalice(app_name="qbsync", configure_logs=False)  # Powertools owns the "qbsync" logger (JSON, redacted)
@@ -169,3 +171,50 @@ def download_qwc(ctx: ViewContext, connector_id: str) -> Response:
             "Content-Disposition": f'attachment; filename="{qwc_filename(connector)}"',
         },
     )
+
+
+@api.route(
+    "/qbwc",
+    "POST",
+    summary="QuickBooks Web Connector SOAP 1.1 endpoint (the AppURL of every .qwc file)",
+    auth="none",
+    body="raw",
+    tag="web connector",
+    response_media_type="text/xml",
+    max_body_bytes=64 * 1024 * 1024,  # the SOAP layer enforces its own cap and answers with a soap:Fault
+)
+def web_connector(ctx: ViewContext) -> Response:
+    answer = dispatch(
+        ctx.request.body,
+        ctx.request.header("soapaction") or None,
+        ctx.services.web_connector,
+        max_body_bytes=ctx.services.settings.max_soap_bytes,
+    )
+    return Response(
+        body=answer.body.decode("utf-8"), status_code=answer.status, headers={"Content-Type": answer.content_type}
+    )
+
+
+@api.route(
+    "/qbwc",
+    "GET",
+    summary="The Web Connector WSDL (GET /qbwc?wsdl)",
+    auth="none",
+    tag="web connector",
+    response_media_type="text/xml",
+)
+def web_connector_wsdl(ctx: ViewContext) -> Response:
+    soap_url = f"{ctx.request.public_base_url}/qbwc"
+    return Response(body=wsdl_document(soap_url).decode("utf-8"), headers={"Content-Type": "text/xml; charset=utf-8"})
+
+
+@api.route(
+    "/qbwc/support",
+    "GET",
+    summary="The .qwc AppSupport page",
+    auth="none",
+    tag="web connector",
+    response_media_type="text/html",
+)
+def web_connector_support(ctx: ViewContext) -> Response:
+    return Response(body=support_page_html(APP_NAME), headers={"Content-Type": "text/html; charset=utf-8"})

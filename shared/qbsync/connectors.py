@@ -178,10 +178,10 @@ class ConnectorService:
                 updated_at=iso(self.clock.now()),
             )
 
-        return self._modify(tenant.tenant_id, connector_id, change)
+        return self.modify(tenant.tenant_id, connector_id, change)
 
     def unlock(self, tenant: Tenant, connector_id: str) -> Connector:
-        return self._modify(
+        return self.modify(
             tenant.tenant_id,
             connector_id,
             lambda c: replace(c, locked_at=None, failed_logins=0, updated_at=iso(self.clock.now())),
@@ -213,22 +213,22 @@ class ConnectorService:
                     last_login_failure={"at": now, "reason": "wrong_password"},
                 )
 
-            updated = self._modify(connector.tenant_id, connector.connector_id, count_failure)
+            updated = self.modify(connector.tenant_id, connector.connector_id, count_failure)
             return Login(updated, tenant, "locked" if updated.locked else "wrong_password")
         if connector.failed_logins:
-            connector = self._modify(connector.tenant_id, connector.connector_id, lambda c: replace(c, failed_logins=0))
+            connector = self.modify(connector.tenant_id, connector.connector_id, lambda c: replace(c, failed_logins=0))
         return Login(connector, tenant)
 
     def _refuse(self, connector: Connector, tenant: Tenant | None, reason: str) -> Login:
         now = iso(self.clock.now())
-        updated = self._modify(
+        updated = self.modify(
             connector.tenant_id,
             connector.connector_id,
             lambda c: replace(c, last_login_failure={"at": now, "reason": reason}),
         )
         return Login(updated, tenant, reason)
 
-    def _modify(self, tenant_id: str, connector_id: str, change: Callable[[Connector], Connector]) -> Connector:
+    def modify(self, tenant_id: str, connector_id: str, change: Callable[[Connector], Connector]) -> Connector:
         """Read-change-write with optimistic locking, retried when another writer got there first."""
 
         for _ in range(_RETRIES):

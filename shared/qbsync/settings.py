@@ -56,6 +56,7 @@ class Settings:
     qbo_api_base_url: str | None = None
     public_base_url: str | None = None
     max_body_bytes: int = 2 * 1024 * 1024
+    max_soap_bytes: int = 6_000_000  # Lambda's synchronous payload limit
     api_key_cache_seconds: int = 60
     log_level: str = "INFO"
 
@@ -89,6 +90,7 @@ class Settings:
             qbo_api_base_url=_opt(env, "QBO_API_BASE_URL"),
             public_base_url=_opt(env, "QBSYNC_PUBLIC_URL"),
             max_body_bytes=_int(env, "QBSYNC_MAX_BODY_BYTES", 2 * 1024 * 1024),
+            max_soap_bytes=_int(env, "QBSYNC_MAX_SOAP_BYTES", 6_000_000),
             api_key_cache_seconds=_int(env, "QBSYNC_API_KEY_CACHE_SECONDS", 60),
             log_level=(env.get("POWERTOOLS_LOG_LEVEL") or env.get("LOG_LEVEL") or "INFO").strip(),
         )

@@ -143,7 +143,10 @@ def test_make_run_entry_point_answers_health_and_stops_on_ctrl_c() -> None:
                 break
             time.sleep(0.25)
         assert healthy, "the local stack did not answer /health within 60 s"
-        assert (ROOT / ".qbsync" / "local-env.json").exists()
+        env_file = ROOT / ".qbsync" / "local-env.json"  # written just after the stack is up
+        while time.monotonic() < deadline and not env_file.exists():
+            time.sleep(0.1)
+        assert env_file.exists()
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:

@@ -35,7 +35,7 @@ from qbsync.models import Problem, validate_model
 from qbsync.observability import get_logger, get_metrics
 
 Auth = Literal["none", "admin", "tenant"]
-BodyKind = Literal["none", "model", "object"]
+BodyKind = Literal["none", "model", "object", "raw"]
 View = Callable[..., Any]
 
 
@@ -60,6 +60,7 @@ class Operation:
     body: BodyKind
     query: tuple[QueryParam, ...] = ()
     response_media_type: str = "application/json"
+    max_body_bytes: int | None = None  # None: the settings' cap for JSON bodies
 
 
 @dataclass
@@ -97,6 +98,7 @@ class RestApi:
         body: BodyKind | None = None,
         query: tuple[QueryParam, ...] = (),
         response_media_type: str = "application/json",
+        max_body_bytes: int | None = None,
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
             operation = Operation(
@@ -112,6 +114,7 @@ class RestApi:
                 body=body or ("model" if request is not None else "none"),
                 query=query,
                 response_media_type=response_media_type,
+                max_body_bytes=max_body_bytes,
             )
             self.operations.append(operation)
 
@@ -135,10 +138,11 @@ class RestApi:
         try:
             services = get_services()
             headers = {k.lower(): v for k, v in request.headers.items()}
-            check_body_size(headers, 0, services.settings.max_body_bytes)  # before touching the body
+            limit = operation.max_body_bytes or services.settings.max_body_bytes
+            check_body_size(headers, 0, limit)  # before touching the body
             raw = request.raw_body or b""
             raw_body = raw if isinstance(raw, bytes) else raw.encode("utf-8")
-            check_body_size(headers, len(raw_body), services.settings.max_body_bytes)
+            check_body_size(headers, len(raw_body), limit)
             ctx = RequestContext(
                 method=operation.method,
                 path=request.context.get("path") or operation.path,
@@ -232,6 +236,8 @@ class RestApi:
                 item["description"] = "Admin key required." if op.auth == "admin" else "Tenant API key required."
             if op.body == "model" and op.request is not None:
                 item["requestBody"] = {"required": True, **_media(op.request, "application/json", "")}
+            elif op.body == "raw":
+                item["requestBody"] = {"required": True, "content": {op.response_media_type: {}}}
             elif op.body == "object":
                 item["requestBody"] = {
                     "required": True,

@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass
 
 from qbsync.connectors import ConnectorService
+from qbsync.qbwc.jobs import JobService
+from qbsync.qbwc.service import WebConnectorSession
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
@@ -19,15 +21,20 @@ class Services:
     tenants: TenantService
     admin: AdminAuthenticator
     connectors: ConnectorService
+    jobs: JobService
+    web_connector: WebConnectorSession
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
+        connectors = ConnectorService(store)
         return cls(
             settings=settings,
             store=store,
             tenants=TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds),
             admin=AdminAuthenticator(settings),
-            connectors=ConnectorService(store),
+            connectors=connectors,
+            jobs=JobService(store),
+            web_connector=WebConnectorSession(store, connectors),
         )
 
 

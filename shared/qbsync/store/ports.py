@@ -76,6 +76,8 @@ class Connector:
     last_sync_at: str | None = None
     last_status: str | None = None
     conversations: list[dict[str, Any]] = field(default_factory=list)  # newest first, at most 10
+    live_ticket: str | None = None  # hash of the open conversation's ticket (another login gets "busy")
+    live_until: int = 0  # epoch seconds the open conversation stays live without activity
     version: int = 1
 
     @property
@@ -132,6 +134,7 @@ class Ticket:
     errors: dict[str, int] = field(default_factory=dict)
     config_issues: int = 0
     percent: int = 0
+    last_activity: int = 0  # epoch seconds of the last SOAP call in this conversation
     version: int = 1
 
 

@@ -1,0 +1,134 @@
+"""The connector job queue's vocabulary: which qbXML request each job kind becomes, and the internal API other
+parts of qbsync (the sync issues) use to queue work for a QuickBooks Desktop company file.
+
+A job's payload is the qbXML record (``Customer``, ``Invoice``…) in JSON form; it is validated and built once at
+enqueue time, so a record QuickBooks would refuse (a 42-character name, an amount with three decimals) fails when
+it is queued, with the field named, instead of in the middle of a Web Connector conversation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from qbsync.clock import Clock, SystemClock, iso
+from qbsync.errors import NotFound, ValidationFailed
+from qbsync.models import field_errors
+from qbsync.qbxml import (
+    Customer,
+    Invoice,
+    Item,
+    JournalEntry,
+    ReceivePayment,
+    build_customer_add,
+    build_invoice_add,
+    build_item_add,
+    build_journal_entry_add,
+    build_receive_payment_add,
+)
+from qbsync.qbxml.versions import PREFERRED_VERSION, QbxmlVersion
+from qbsync.store.ports import Job, Store
+
+Builder = Callable[[str, Any, QbxmlVersion], etree._Element]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    transfer_type: str
+    record: type
+    build_request: Builder
+    id_field: str  # "list_id" for list objects, "txn_id" for transactions
+
+    def adapter(self) -> TypeAdapter[Any]:
+        return _ADAPTERS[self.name]
+
+    def record_from(self, payload: dict[str, Any]) -> Any:
+        return self.adapter().validate_python(payload)
+
+    def build(self, job: Job, version: QbxmlVersion) -> etree._Element:
+        return self.build_request(job.request_id, self.record_from(job.payload), version)
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    kind.name: kind
+    for kind in (
+        JobKind("customer_add", "customers", Customer, lambda r, c, v: build_customer_add(r, c, version=v), "list_id"),
+        JobKind("item_add", "items", Item, lambda r, i, v: build_item_add(r, i, version=v), "list_id"),
+        JobKind("invoice_add", "invoices", Invoice, lambda r, i, v: build_invoice_add(r, i, version=v), "txn_id"),
+        JobKind(
+            "receive_payment_add",
+            "payments",
+            ReceivePayment,
+            lambda r, p, v: build_receive_payment_add(r, p, version=v),
+            "txn_id",
+        ),
+        JobKind(
+            "journal_entry_add",
+            "journal_entries",
+            JournalEntry,
+            lambda r, j, v: build_journal_entry_add(r, j, version=v),
+            "txn_id",
+        ),
+    )
+}
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(kind.record) for name, kind in JOB_KINDS.items()}
+
+
+def job_kind(name: str) -> JobKind:
+    found = JOB_KINDS.get(name)
+    if found is None:
+        raise NotFound(f"Unknown job kind {name!r}; known: {', '.join(sorted(JOB_KINDS))}.")
+    return found
+
+
+class JobService:
+    """Queue work for one connector's company file, in order."""
+
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+
+    def enqueue(
+        self,
+        tenant_id: str,
+        connector_id: str,
+        kind: str,
+        record: Any,
+        *,
+        depends_on: Sequence[int] = (),
+        source_ref: str | None = None,
+    ) -> Job:
+        """Queue ``record`` (a qbXML record or its JSON dict). ``depends_on``: seqs that must succeed first."""
+        spec = job_kind(kind)
+        adapter = spec.adapter()
+        if dataclasses.is_dataclass(record) and not isinstance(record, type):
+            record = dataclasses.asdict(record)  # validate its fields too, not just its type
+        try:
+            typed = adapter.validate_python(record)
+        except PydanticValidationError as exc:
+            raise ValidationFailed(field_errors(exc)) from None
+        payload = adapter.dump_python(typed, mode="json", exclude_none=True)
+        if self.store.connectors.get(tenant_id, connector_id) is None:
+            raise NotFound(f"No connector {connector_id}.")
+        now = iso(self.clock.now())
+        job = Job(
+            connector_id=connector_id,
+            seq=0,
+            tenant_id=tenant_id,
+            kind=kind,
+            transfer_type=spec.transfer_type,
+            payload=payload,
+            created_at=now,
+            updated_at=now,
+            depends_on=list(depends_on),
+            source_ref=source_ref,
+        )
+        spec.build(job, PREFERRED_VERSION)  # refuse now what QuickBooks would refuse later (QbxmlFieldError)
+        return self.store.jobs.enqueue(job)

@@ -1,0 +1,230 @@
+"""Whole Web Connector conversations: the simulator speaks HTTP to the real app (served on loopback over the
+in-memory store) and the fake QuickBooks Desktop company really processes the qbXML. Outcomes are asserted in
+the company file, on the jobs and in the connector grid."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from chalice.config import Config
+from chalice.local import create_local_server
+
+from infra.fake_qbd import FakeCompany
+from infra.wc_sim import Faults, WebConnectorSimulator
+from qbsync.api.services import Services, use_services
+from qbsync.qbwc.service import Limits
+from qbsync.qbxml import Customer, Invoice, InvoiceLine, Item
+from qbsync.settings import Settings
+from qbsync.store.memory import MemoryStore
+from qbsync.store.ports import Connector, Tenant
+from qbsync.tenancy import TenantService
+from tests.support import load_function_module
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Env:
+    url: str
+    services: Services
+    store: MemoryStore
+    tenant: Tenant
+    connector: Connector
+
+    def simulator(self, company: FakeCompany, **kwargs: object) -> WebConnectorSimulator:
+        return WebConnectorSimulator(
+            self.url,
+            self.connector.username,
+            PASSWORD,
+            company,
+            owner_id=self.connector.owner_id,
+            file_id=self.connector.file_id,
+            timeout=30,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def enqueue(self, kind: str, record: object, **kwargs: object) -> int:
+        return self.services.jobs.enqueue(
+            self.tenant.tenant_id, self.connector.connector_id, kind, record, **kwargs
+        ).seq  # type: ignore[arg-type]
+
+    def refreshed(self) -> Connector:
+        found = self.store.connectors.get(self.tenant.tenant_id, self.connector.connector_id)
+        assert found is not None
+        return found
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    """The real Chalice app on loopback (chalice can build one local server per app object: one per module)."""
+    app = load_function_module("api").app
+    config = Config.create(chalice_stage="dev", app_name="qbsync", chalice_app=app)
+    server = create_local_server(app, config, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server.server_address[1]}/qbwc"
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+@pytest.fixture
+def env(server_url: str) -> Env:
+    """A fresh in-memory store behind the server, with a tenant and its default connector."""
+    from qbsync.connectors import ConnectorCreate
+
+    store = MemoryStore()
+    services = Services.build(Settings(stage="test", admin_key="x"), store)
+    use_services(services)
+    tenant = TenantService(store.tenants).create("Acme").tenant
+    connector = services.connectors.create(tenant, ConnectorCreate(name="Main", username="acme-qb", password=PASSWORD))
+    return Env(server_url, services, store, tenant, connector)
+
+
+def customer(i: int) -> Customer:
+    return Customer(name=f"Customer {i:04d}", company_name=f"Company {i}", email=f"c{i}@example.com")
+
+
+def invoice(i: int) -> Invoice:
+    return Invoice(
+        customer=f"Customer {i:04d}",
+        ref_number=f"INV-{i:05d}",
+        txn_date=None,
+        lines=(InvoiceLine(item="Consulting", description="Hours", quantity=Decimal(2), rate=Decimal("75.00")),),
+    )
+
+
+class ValidatingCompany(FakeCompany):
+    """A fake company that also checks every message set it receives against Intuit's qbXML 13.0 XSD."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invalid: list[str] = []
+        self.documents = 0
+
+    def process(self, request_xml: str) -> str:
+        from qbsync.qbxml.xsd import validation_errors
+
+        self.documents += 1
+        self.invalid += validation_errors(request_xml, "130")
+        return super().process(request_xml)
+
+
+def test_queued_customers_and_invoices_reach_quickbooks_in_few_round_trips(env: Env) -> None:
+    from qbsync.qbxml.xsd import find_xsd
+
+    if find_xsd("130") is None:
+        pytest.skip("the Intuit qbXML XSDs are not beside the repository (QBXML_XSD_DIR)")
+    company = ValidatingCompany()
+    item = env.enqueue("item_add", Item(name="Consulting", income_account="Services", price=Decimal("75.00")))
+    for i in range(150):
+        c = env.enqueue("customer_add", customer(i))
+        env.enqueue("invoice_add", invoice(i), depends_on=[c, item])
+    result = env.simulator(company).run_update()
+    assert result.ok, result.summary()
+    assert company.documents == result.round_trips and company.invalid == []  # every request XSD-valid
+    assert company.count("Customer") == 150 and company.count("Invoice") == 150 and company.count("Item") == 1
+    assert result.round_trips <= 4 and max(result.requests_per_round_trip) <= 100
+    assert result.percents[-1] == 100 and all(p < 100 for p in result.percents[:-1])
+
+    jobs = env.store.jobs.history(env.connector.connector_id, limit=1000)
+    assert {j.status for j in jobs} == {"done"}
+    invoices = [j for j in jobs if j.kind == "invoice_add"]
+    assert all(j.result["txn_id"] and j.result["ref_number"].startswith("INV-") for j in invoices)
+    assert all(j.result["list_id"] for j in jobs if j.kind == "customer_add")
+
+    grid = env.refreshed()
+    assert grid.last_status == "success" and grid.company_file == company.file_path
+    last = grid.conversations[0]
+    assert last["status"] == "success" and last["sent"] == {"items": 1, "customers": 150, "invoices": 150}
+    assert grid.live_ticket is None
+
+
+def test_no_work_answers_none_and_wrong_password_nvu(env: Env) -> None:
+    company = FakeCompany()
+    result = env.simulator(company).run_update()
+    assert result.auth_result[1] == "none"
+    wrong = WebConnectorSimulator(env.url, env.connector.username, "nope nope nope", company).run_update()
+    assert wrong.auth_result[1] == "nvu"
+    grid = env.refreshed()
+    assert grid.last_login_failure["reason"] == "wrong_password"
+    assert grid.conversations[0]["status"] == "login_failed"
+
+
+def test_failed_dependency_blocks_its_invoice_and_the_grid_says_so(env: Env) -> None:
+    company = FakeCompany()
+    item = env.enqueue("item_add", Item(name="Consulting", income_account="Services", price=Decimal("75.00")))
+    first = env.enqueue("customer_add", customer(1))
+    dup = env.enqueue("customer_add", Customer(name="Customer 0001"))  # 3100: the name is in use
+    env.enqueue("invoice_add", invoice(1), depends_on=[first, item])
+    env.enqueue("invoice_add", Invoice(customer="Ghost", ref_number="INV-X"), depends_on=[dup])  # type: ignore[arg-type]
+    result = env.simulator(company).run_update()
+    assert result.ok, result.summary()
+    jobs = {j.seq: j for j in env.store.jobs.history(env.connector.connector_id)}
+    assert jobs[dup].status == "error" and jobs[dup].result["status_code"] == 3100
+    assert [j.status for j in jobs.values()] == ["done", "done", "error", "done", "blocked"]
+    assert f"depends on job {dup}" in jobs[5].result["reason"]
+    assert company.count("Invoice") == 1
+    grid = env.refreshed()
+    assert grid.last_status == "finished_with_errors"
+    assert grid.conversations[0]["errors"] == {"customers": 1, "invoices": 1}
+
+
+def test_a_dropped_response_is_recovered_without_duplicates(env: Env) -> None:
+    company = FakeCompany()
+    for i in range(5):
+        env.enqueue("customer_add", customer(i))
+    dropped = env.simulator(company, faults=Faults(drop_response_after_processing=True)).run_update()
+    assert company.count("Customer") == 5  # QuickBooks ran it; we never heard back
+    assert {j.status for j in env.store.jobs.history(env.connector.connector_id)} == {"sent"}
+    assert not dropped.ok
+
+    # A login right after the drop is "busy" (the conversation may still be alive); after the busy window the
+    # dropped conversation is closed as unsuccessful and the next run recovers.
+    assert env.simulator(company).run_update().auth_result[1] == "busy"
+    env.services.web_connector.limits = Limits(busy_seconds=0)
+    rerun = env.simulator(company).run_update()
+    assert rerun.ok, rerun.summary()
+    assert company.count("Customer") == 5  # recovered from the stored response, not added again
+    jobs = env.store.jobs.history(env.connector.connector_id)
+    assert {j.status for j in jobs} == {"done"} and all(j.result["list_id"] for j in jobs)
+    statuses = [c["status"] for c in env.refreshed().conversations]
+    assert statuses[0] == "success" and "unsuccessful" in statuses
+
+
+def test_a_different_company_file_is_refused(env: Env) -> None:
+    env.enqueue("customer_add", customer(1))
+    assert env.simulator(FakeCompany(file_path=r"C:\Company\first.qbw")).run_update().ok
+    env.enqueue("customer_add", customer(2))
+    other = FakeCompany(file_path=r"C:\Company\other.qbw")
+    result = WebConnectorSimulator(env.url, env.connector.username, PASSWORD, other).run_update()
+    assert other.count("Customer") == 0
+    assert "linked to the company file" in (result.last_error or "")
+    grid = env.refreshed()
+    assert grid.last_status == "unsuccessful" and grid.company_file == r"C:\Company\first.qbw"
+
+
+def test_unknown_ticket_gets_the_protocol_answer(env: Env) -> None:
+    import requests
+
+    from tests.qbwc import build_envelope
+
+    body = build_envelope(
+        "sendRequestXML",
+        {
+            "ticket": "not-a-ticket",
+            "strHCPResponse": "",
+            "strCompanyFileName": "x",
+            "qbXMLCountry": "US",
+            "qbXMLMajorVers": "13",
+            "qbXMLMinorVers": "0",
+        },
+    )
+    answer = requests.post(env.url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)
+    assert answer.status_code == 200 and b"<sendRequestXMLResult" in answer.content
+    assert b"CustomerAdd" not in answer.content
