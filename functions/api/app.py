@@ -9,7 +9,15 @@ from qbsync import __version__
 from qbsync.api import presenters
 from qbsync.api.params import int_param, str_param
 from qbsync.api.routing import QueryParam, RestApi, ViewContext
-from qbsync.connectors import ConnectorCreate, ConnectorList, ConnectorPatch, ConnectorView, connector_view
+from qbsync.connectors import (
+    ConnectorCreate,
+    ConnectorList,
+    ConnectorPatch,
+    ConnectorView,
+    JobList,
+    connector_view,
+    job_list,
+)
 from qbsync.models import (
     Health,
     TenantAdminPatch,
@@ -153,6 +161,24 @@ def update_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
 )
 def unlock_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
     return connector_view(ctx.services.connectors.unlock(ctx.tenant, connector_id))
+
+
+@api.route(
+    "/v1/connectors/{connector_id}/jobs",
+    "GET",
+    summary="The connector's queued and finished QuickBooks requests, with their QuickBooks ids and status",
+    response=JobList,
+    tag="connectors",
+    query=(
+        QueryParam("after", "seq to start after (the previous page's cursor)", "integer"),
+        QueryParam("limit", "page size, 1-500", "integer"),
+    ),
+)
+def connector_jobs(ctx: ViewContext, connector_id: str) -> JobList:
+    query = ctx.request.query
+    limit = int_param(query, "limit", default=100, minimum=1, maximum=500)
+    after = int_param(query, "after", default=0, minimum=0, maximum=10**12)
+    return job_list(ctx.services.connectors.jobs(ctx.tenant, connector_id, after=after, limit=limit), limit)
 
 
 @api.route(

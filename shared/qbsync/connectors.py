@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -14,7 +15,7 @@ from qbsync.clock import Clock, SystemClock, iso
 from qbsync.errors import ConcurrentModification, Conflict, NotFound
 from qbsync.models import DisplayName, StrictModel
 from qbsync.security import hash_secret, new_id, verify_secret
-from qbsync.store.ports import Connector, ConnectorRepository, Store, Tenant
+from qbsync.store.ports import Connector, ConnectorRepository, Job, Store, Tenant
 from qbsync.tenancy import settings_of
 
 TransferType = Literal[
@@ -87,6 +88,41 @@ class ConnectorView(StrictModel):
 
 class ConnectorList(StrictModel):
     items: list[ConnectorView]
+
+
+class JobView(StrictModel):
+    seq: int
+    kind: str
+    transfer_type: str
+    status: str
+    source_ref: str | None
+    attempts: int
+    result: dict[str, Any] = Field(description="QuickBooks status code/message and ListID/TxnID/EditSequence.")
+    created_at: str
+    updated_at: str
+
+
+class JobList(StrictModel):
+    items: list[JobView]
+    cursor: str | None = Field(None, description="Pass as ?after= to read the next page.")
+
+
+def job_list(jobs: list[Job], limit: int) -> JobList:
+    items = [
+        JobView(
+            seq=j.seq,
+            kind=j.kind,
+            transfer_type=j.transfer_type,
+            status=j.status,
+            source_ref=j.source_ref,
+            attempts=j.attempts,
+            result=j.result,
+            created_at=j.created_at,
+            updated_at=j.updated_at,
+        )
+        for j in jobs
+    ]
+    return JobList(items=items, cursor=str(jobs[-1].seq) if len(jobs) == limit else None)
 
 
 def connector_view(connector: Connector) -> ConnectorView:
@@ -179,6 +215,11 @@ class ConnectorService:
             )
 
         return self.modify(tenant.tenant_id, connector_id, change)
+
+    def jobs(self, tenant: Tenant, connector_id: str, *, after: int, limit: int) -> builtins.list[Job]:
+        """The connector's queue and history (what went to QuickBooks, with its outcome), oldest first."""
+        self.get(tenant, connector_id)
+        return self.store.jobs.history(connector_id, after_seq=after, limit=limit)
 
     def unlock(self, tenant: Tenant, connector_id: str) -> Connector:
         return self.modify(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -156,3 +158,101 @@ def test_make_run_entry_point_answers_health_and_stops_on_ctrl_c() -> None:
     assert process.returncode == 0, output
     assert "local-admin-key" in output and f"http://127.0.0.1:{port}" in output
     assert not (ROOT / ".qbsync" / "local-env.json").exists()
+
+
+def test_web_connector_moves_500_customers_and_500_invoices_in_few_round_trips(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Issue 3's acceptance run: queued work for one connector reaches the company file via `qbsync wc-sim`."""
+    from decimal import Decimal
+
+    from lxml import etree
+
+    from qbsync.qbwc.jobs import JobService
+    from qbsync.qbxml import Customer, Invoice, InvoiceLine, Item
+    from qbsync.store.factory import get_store
+
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": "Desktop Co"}, headers=admin, timeout=10).json()["api_key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    password = "correct horse battery"
+    connector = requests.post(
+        f"{base}/v1/connectors",
+        json={"name": "Office", "username": "desktop-office", "password": password},
+        headers=auth,
+        timeout=30,
+    ).json()
+    qwc = etree.fromstring(
+        requests.get(f"{base}/v1/connectors/{connector['connector_id']}/qwc", headers=auth, timeout=10).content
+    )
+    assert qwc.findtext("AppURL") == f"http://localhost:{stack.port}/qbwc"
+
+    jobs = JobService(get_store())
+    tenant_id = requests.get(f"{base}/v1/tenant", headers=auth, timeout=10).json()["tenant_id"]
+    cid = connector["connector_id"]
+    item = jobs.enqueue(
+        tenant_id, cid, "item_add", Item(name="Support", income_account="Services", price=Decimal("90.00"))
+    ).seq
+    for i in range(500):
+        customer = jobs.enqueue(tenant_id, cid, "customer_add", Customer(name=f"Client {i:03d}")).seq
+        invoice = Invoice(
+            customer=f"Client {i:03d}",
+            ref_number=f"D-{i:05d}",
+            lines=(InvoiceLine(item="Support", quantity=Decimal(1), rate=Decimal("90.00")),),
+        )
+        jobs.enqueue(
+            tenant_id, cid, "invoice_add", invoice, depends_on=[customer, item], source_ref=f"invoice:D-{i:05d}"
+        )
+
+    state = tmp_path / "company.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qbsync.cli",
+            "wc-sim",
+            "--url",
+            qwc.findtext("AppURL").replace("localhost", "127.0.0.1"),
+            "--user",
+            "desktop-office",
+            "--password",
+            password,
+            "--company-state",
+            str(state),
+            "--owner-id",
+            qwc.findtext("OwnerID"),
+            "--file-id",
+            qwc.findtext("FileID"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    from infra.fake_qbd import FakeCompany
+
+    company = FakeCompany.from_json(state.read_text())
+    counts = {"customers": company.count("Customer"), "invoices": company.count("Invoice")}
+    summary = completed.stdout
+    found = re.search(r"round trips: (\d+)", summary)
+    round_trips = int(found.group(1)) if found else None
+    assert round_trips is not None and round_trips <= 20, summary
+    assert counts["customers"] == 500 and counts["invoices"] == 500, (counts, summary)
+
+    grid = requests.get(f"{base}/v1/connectors/{cid}", headers=auth, timeout=10).json()
+    assert grid["last_status"] == "success" and grid["conversations"][0]["status"] == "success"
+    assert grid["conversations"][0]["sent"] == {"items": 1, "customers": 500, "invoices": 500}
+    history, after = [], 0
+    for _ in range(20):
+        page = requests.get(
+            f"{base}/v1/connectors/{cid}/jobs", params={"after": after, "limit": 500}, headers=auth, timeout=30
+        ).json()
+        history += page["items"]
+        if not page["cursor"]:
+            break
+        after = int(page["cursor"])
+    assert len(history) == 1001 and {j["status"] for j in history} == {"done"}
+    assert all(j["result"].get("txn_id") for j in history if j["kind"] == "invoice_add")
+    assert all(j["result"].get("list_id") for j in history if j["kind"] != "invoice_add")
