@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+import requests
 from chalice.config import Config
 from chalice.local import create_local_server
+from lxml import etree
 
 from infra.fake_qbd import FakeCompany
 from infra.wc_sim import Faults, WebConnectorSimulator
@@ -228,3 +230,79 @@ def test_unknown_ticket_gets_the_protocol_answer(env: Env) -> None:
     answer = requests.post(env.url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)
     assert answer.status_code == 200 and b"<sendRequestXMLResult" in answer.content
     assert b"CustomerAdd" not in answer.content
+
+
+def post_soap(env: Env, body: bytes, action: str = "authenticate") -> requests.Response:
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"http://developer.intuit.com/{action}"'}
+    return requests.post(env.url, data=body, headers=headers, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        (
+            "xxe",
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+            b'<authenticate xmlns="http://developer.intuit.com/"><strUserName>&e;</strUserName>'
+            b"<strPassword>x</strPassword></authenticate></soap:Body></soap:Envelope>",
+        ),
+        (
+            "entity bomb",
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">'
+            b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;">]><soap:Envelope '
+            b'xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><serverVersion '
+            b'xmlns="http://developer.intuit.com/">&lol3;</serverVersion></soap:Body></soap:Envelope>',
+        ),
+        ("malformed", b"<soap:Envelope><soap:Body><authenticate>"),
+        ("20 MB", b"<x>" + b"a" * (20 * 1024 * 1024) + b"</x>"),
+    ],
+)
+def test_hostile_soap_bodies_get_a_fault_not_a_crash(env: Env, name: str, body: bytes) -> None:
+    answer = post_soap(env, body)
+    assert answer.status_code == 500, name
+    assert answer.headers["Content-Type"].startswith("text/xml")
+    root = etree.fromstring(answer.content)
+    fault = root.find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
+    assert fault is not None and fault.findtext("faultcode") == "soap:Client", name
+    assert b"root:" not in answer.content and b"Traceback" not in answer.content
+    assert env.refreshed().failed_logins == 0  # nothing reached the login
+
+
+def test_expired_ticket_changes_nothing(env: Env) -> None:
+    clock = {"now": 1_000_000.0}
+    session = env.services.web_connector
+    session.epoch = lambda: clock["now"]
+    env.enqueue("customer_add", customer(1))
+    ticket, company_file = session.authenticate("acme-qb", PASSWORD)
+    assert ticket and company_file == ""
+    clock["now"] += session.limits.ticket_ttl_seconds + 1
+    assert session.send_request_xml(ticket, "", r"C:\x.qbw", "US", "13", "0") == ""
+    assert session.get_last_error(ticket).startswith("The session is unknown or has expired")
+    assert session.receive_response_xml(ticket, "<QBXML/>", "", "") == -1
+    assert [j.status for j in env.store.jobs.history(env.connector.connector_id)] == ["queued"]
+
+
+def test_lockout_over_soap_then_unlock(env: Env) -> None:
+    company = FakeCompany()
+    env.enqueue("customer_add", customer(1))
+    answers = [
+        WebConnectorSimulator(env.url, "acme-qb", "wrong wrong wrong", company).run_update().auth_result[1]
+        for _ in range(5)
+    ]
+    assert answers == ["nvu"] * 5
+    assert env.refreshed().locked
+    assert env.simulator(company).run_update().auth_result[1] == "nvu"  # the right password no longer works
+    env.services.connectors.unlock(env.tenant, env.connector.connector_id)
+    assert env.simulator(company).run_update().ok
+    assert company.count("Customer") == 1
+
+
+def test_non_latin1_names_reach_quickbooks_in_their_documented_latin1_form(env: Env) -> None:
+    company = FakeCompany()  # like QuickBooks, it refuses any character outside ISO-8859-1
+    env.enqueue("customer_add", Customer(name="Zoë Łódź — “Café” 東京"))
+    assert env.simulator(company).run_update().ok
+    [stored] = company.customers()
+    assert stored.name == 'Zoë Lódz - "Café" ??'
+    [job] = env.store.jobs.history(env.connector.connector_id)
+    assert job.status == "done" and job.result["name"] == stored.name

@@ -254,7 +254,7 @@ class WebConnectorSession:
 
     def get_last_error(self, ticket: str) -> str:
         session = self.store.tickets.get(ticket_hash(ticket)) if ticket else None
-        if session is None:
+        if session is None or session.expires_at <= int(self.epoch()):
             return UNKNOWN_TICKET
         return session.last_error or ""
 
