@@ -24,7 +24,7 @@ from qbsync.settings import Settings
 from qbsync.store.memory import MemoryStore
 from qbsync.store.ports import Connector, Tenant
 from qbsync.tenancy import TenantService
-from tests.support import load_function_module
+from tests.support import REFERENCE, load_function_module
 
 PASSWORD = "correct horse battery"
 
@@ -306,3 +306,62 @@ def test_non_latin1_names_reach_quickbooks_in_their_documented_latin1_form(env: 
     assert stored.name == 'Zoë Lódz - "Café" ??'
     [job] = env.store.jobs.history(env.connector.connector_id)
     assert job.status == "done" and job.result["name"] == stored.name
+
+
+INTUIT = "{http://developer.intuit.com/}"
+CAPTURES = REFERENCE / "qbwc" / "captures"
+
+
+def test_every_captured_request_gets_a_well_formed_answer_from_the_route(env: Env) -> None:
+    envelopes = sorted((CAPTURES / "extracted_envelopes").glob("*.request.xml"))
+    raw_qbxml = sorted((CAPTURES / "qb2014").glob("*.xml"))
+    if not envelopes:
+        pytest.skip("the captured Web Connector traffic is not beside the repository")
+    for path in envelopes:
+        operation = path.name.split("_", 1)[1].split(".")[0]
+        answer = post_soap(env, path.read_bytes(), operation)
+        assert answer.status_code == 200, path.name
+        body = etree.fromstring(answer.content)[0]  # soap:Body
+        response = body[0]
+        assert response.tag == f"{INTUIT}{operation}Response", path.name
+        assert response[0].tag == f"{INTUIT}{operation}Result", path.name
+        if operation == "authenticate":
+            assert [s.tag for s in response[0]] == [f"{INTUIT}string"] * 2  # unknown user: ["", "nvu"]
+            assert response[0][1].text == "nvu"
+    for path in raw_qbxml:  # qbXML documents, not SOAP envelopes: a client fault, well formed
+        answer = post_soap(env, path.read_bytes())
+        assert answer.status_code == 500 and etree.fromstring(answer.content) is not None, path.name
+
+
+def test_a_zeep_client_built_from_the_served_wsdl_calls_every_method(env: Env) -> None:
+    zeep = pytest.importorskip("zeep")
+    client = zeep.Client(f"{env.url}?wsdl")
+    service = client.service
+    assert service.serverVersion().startswith("qbsync")
+    assert service.clientVersion("2.3.0.215") in ("", None)
+    assert list(service.authenticate("acme-qb", "wrong password!")) == [None, "nvu"]
+    env.enqueue("customer_add", customer(7))
+    ticket, company = service.authenticate("acme-qb", PASSWORD)
+    assert ticket and company in ("", None)
+    hcp = FakeCompany().host_company_preferences_response(None, None)
+    request_xml = service.sendRequestXML(ticket, hcp, r"C:\Company\fake.qbw", "US", 13, 0)
+    assert "CustomerAddRq" in request_xml
+    response_xml = FakeCompany().process(request_xml)
+    assert service.receiveResponseXML(ticket, response_xml, "", "") == 100
+    assert service.getLastError(ticket) in ("", None)
+    assert service.connectionError("another-ticket", "0x80040408", "Could not start QuickBooks") == "done"
+    assert service.closeConnection(ticket) == "qbsync: 1 record(s) written to QuickBooks, 0 with errors."
+    assert env.refreshed().conversations[0]["status"] == "success"
+    assert service.getInteractiveURL(ticket, "s1") in ("", None)
+    assert service.interactiveDone(ticket) == "Done"
+    assert service.interactiveRejected(ticket, "no") in ("", None)
+    assert service.getServerVersion(ticket).startswith("qbsync")
+
+
+def test_a_quickbooks_too_old_for_our_qbxml_is_refused_clearly(env: Env) -> None:
+    env.enqueue("customer_add", customer(1))
+    old = FakeCompany(supported_versions=("1.0", "2.0", "3.0", "4.0", "5.0"))
+    result = env.simulator(old).run_update()
+    assert old.count("Customer") == 0
+    assert "qbXML" in (result.last_error or "") and "5.0" in (result.last_error or "")
+    assert env.refreshed().last_status == "unsuccessful"
