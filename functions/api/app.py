@@ -15,6 +15,8 @@ from qbsync.connectors import (
     ConnectorPatch,
     ConnectorView,
     JobList,
+    OrganizationRoute,
+    OrganizationRouteRequest,
     connector_view,
     job_list,
 )
@@ -197,6 +199,29 @@ def download_qwc(ctx: ViewContext, connector_id: str) -> Response:
             "Content-Disposition": f'attachment; filename="{qwc_filename(connector)}"',
         },
     )
+
+
+@api.route(
+    "/v1/organizations/{organization_id}/connector",
+    "PUT",
+    summary="Send an organization's records to a non-default connector (null: the default)",
+    request=OrganizationRouteRequest,
+    response=OrganizationRoute,
+    tag="connectors",
+)
+def map_organization(ctx: ViewContext, organization_id: str) -> OrganizationRoute:
+    return ctx.services.connectors.map_organization(ctx.tenant, organization_id, ctx.body.connector_id)
+
+
+@api.route(
+    "/v1/organizations/{organization_id}/connector",
+    "GET",
+    summary="The connector an organization's records go to",
+    response=OrganizationRoute,
+    tag="connectors",
+)
+def organization_route(ctx: ViewContext, organization_id: str) -> OrganizationRoute:
+    return ctx.services.connectors.route(ctx.tenant, organization_id)
 
 
 @api.route(

@@ -13,7 +13,7 @@ from pydantic import Field, StringConstraints
 
 from qbsync.clock import Clock, SystemClock, iso
 from qbsync.errors import ConcurrentModification, Conflict, NotFound
-from qbsync.models import DisplayName, StrictModel
+from qbsync.models import DisplayName, StrictModel, validate_model
 from qbsync.security import hash_secret, new_id, verify_secret
 from qbsync.store.ports import Connector, ConnectorRepository, Job, Store, Tenant
 from qbsync.tenancy import settings_of
@@ -90,6 +90,19 @@ class ConnectorList(StrictModel):
     items: list[ConnectorView]
 
 
+OrganizationId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f#/]+$")]
+
+
+class OrganizationRouteRequest(StrictModel):
+    connector_id: str | None = Field(description="The connector for this organization; null: the default one.")
+
+
+class OrganizationRoute(StrictModel):
+    organization_id: str
+    connector_id: str
+    is_default: bool = Field(description="True when the organization is not mapped and uses the default connector.")
+
+
 class JobView(StrictModel):
     seq: int
     kind: str
@@ -144,6 +157,14 @@ def connector_view(connector: Connector) -> ConnectorView:
         created_at=connector.created_at,
         updated_at=connector.updated_at,
     )
+
+
+class _OrganizationPath(StrictModel):
+    organization_id: OrganizationId
+
+
+def validate_organization_id(value: str) -> str:
+    return validate_model(_OrganizationPath, {"organization_id": value}).organization_id
 
 
 def new_guid() -> str:
@@ -215,6 +236,32 @@ class ConnectorService:
             )
 
         return self.modify(tenant.tenant_id, connector_id, change)
+
+    def map_organization(self, tenant: Tenant, organization_id: str, connector_id: str | None) -> OrganizationRoute:
+        """C3: send one source organization's records to a non-default connector (None: back to the default)."""
+        organization_id = validate_organization_id(organization_id)
+        if connector_id is not None:
+            target = self.get(tenant, connector_id)
+            if not target.enabled:
+                raise Conflict(f"Connector {connector_id} is disabled.")
+        self.repo.map_organization(tenant.tenant_id, organization_id, connector_id)
+        return self.route(tenant, organization_id)
+
+    def route(self, tenant: Tenant, organization_id: str | None = None) -> OrganizationRoute:
+        """Which connector gets an organization's records: its mapped connector, else the tenant's default."""
+        mapped = (
+            self.repo.organization_connector(tenant.tenant_id, validate_organization_id(organization_id))
+            if organization_id
+            else None
+        )
+        if mapped is not None and self.repo.get(tenant.tenant_id, mapped) is not None:
+            return OrganizationRoute(organization_id=organization_id or "", connector_id=mapped, is_default=False)
+        default = next((c for c in self.repo.list(tenant.tenant_id) if c.is_default), None)
+        if default is None:
+            raise NotFound("This tenant has no Web Connector connector yet.")
+        return OrganizationRoute(
+            organization_id=organization_id or "", connector_id=default.connector_id, is_default=True
+        )
 
     def jobs(self, tenant: Tenant, connector_id: str, *, after: int, limit: int) -> builtins.list[Job]:
         """The connector's queue and history (what went to QuickBooks, with its outcome), oldest first."""

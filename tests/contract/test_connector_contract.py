@@ -86,3 +86,15 @@ def test_concurrent_updates_from_one_read_let_exactly_one_win(store: Store) -> N
     results = run_concurrently(lambda i: store.connectors.update(replace(created, failed_logins=i + 1)))
     assert sum(1 for r in results if isinstance(r, Connector)) == 1
     assert all(isinstance(r, ConcurrentModification) for r in results if not isinstance(r, Connector))
+
+
+def test_organizations_route_to_a_connector_until_unmapped(store: Store) -> None:
+    store.connectors.create(make_connector("c1"))
+    store.connectors.create(make_connector("c2", created=1))
+    assert store.connectors.organization_connector("t1", "org-7") is None
+    store.connectors.map_organization("t1", "org-7", "c2")
+    assert store.connectors.organization_connector("t1", "org-7") == "c2"
+    assert store.connectors.organization_connector("t2", "org-7") is None  # per tenant
+    assert [c.connector_id for c in store.connectors.list("t1")] == ["c1", "c2"]  # routes are not connectors
+    store.connectors.map_organization("t1", "org-7", None)
+    assert store.connectors.organization_connector("t1", "org-7") is None

@@ -175,3 +175,24 @@ def test_inactive_tenant_and_unknown_user_cannot_log_in(api: Api, services: Serv
     login = services.connectors.login("acme-main", "correct horse battery")
     assert login.refused == "tenant_inactive"
     assert login.connector is not None and login.connector.last_login_failure["reason"] == "tenant_inactive"
+
+
+def test_organizations_can_be_mapped_to_a_non_default_connector(api: Api) -> None:
+    key = api.create_tenant()["api_key"]
+    main = create_connector(api, key)
+    warehouse = create_connector(api, key, name="Warehouse", username="acme-warehouse")
+    path = "/v1/organizations/org-42/connector"
+    assert body(api.request("GET", path, key=key)) == {
+        "organization_id": "org-42",
+        "connector_id": main["connector_id"],
+        "is_default": True,
+    }
+    mapped = api.request("PUT", path, key=key, json_body={"connector_id": warehouse["connector_id"]})
+    assert mapped.status_code == 200 and body(mapped)["connector_id"] == warehouse["connector_id"]
+    assert body(api.request("GET", path, key=key))["is_default"] is False
+    unknown = api.request("PUT", path, key=key, json_body={"connector_id": "c_nope"})
+    assert unknown.status_code == 404
+    back = api.request("PUT", path, key=key, json_body={"connector_id": None})
+    assert body(back)["connector_id"] == main["connector_id"] and body(back)["is_default"] is True
+    bad = api.request("GET", "/v1/organizations/" + "x" * 200 + "/connector", key=key)
+    assert bad.status_code == 422 and body(bad)["errors"][0]["field"] == "organization_id"

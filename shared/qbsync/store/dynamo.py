@@ -580,6 +580,18 @@ class DynamoConnectorRepository(_DynamoDocuments):
         self._save_doc(key, connector_doc(stored), connector.version, f"Connector {connector.connector_id!r}")
         return replace(stored, version=connector.version + 1)
 
+    def map_organization(self, tenant_id: str, organization_id: str, connector_id: str | None) -> None:
+        key = _key(keys.organization_key(tenant_id, organization_id))
+        if connector_id is None:
+            self._db.delete_item(TableName=self._table, Key=key)
+            return
+        key.update({"entity": _s("organization_route"), "connector_id": _s(connector_id)})
+        self._db.put_item(TableName=self._table, Item=key)
+
+    def organization_connector(self, tenant_id: str, organization_id: str) -> str | None:
+        item = self._get(keys.organization_key(tenant_id, organization_id))
+        return None if item is None else _opt_str(item, "connector_id")
+
 
 class DynamoJobQueue(_DynamoDocuments):
     entity = "job"

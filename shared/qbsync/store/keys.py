@@ -13,6 +13,7 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | connector  | `TENANT#<tenant_id>`    | `CONN#<connector_id>` | - | -                      | JSON `doc`         |
 | default    | `TENANT#<tenant_id>`    | `CONN_DEFAULT` | - | -                             | first connector    |
 | username   | `CLAIM#qbwc-user#<name>`| `META`   | -         | -                          | owner `<t>/<c>`    |
+| org route  | `TENANT#<tenant_id>`    | `ORG#<organization_id>` | - | -                    | `connector_id`     |
 | job        | `CONN#<connector_id>`   | `JOB#<seq:012d>` | - | -                         | JSON `doc`         |
 | job seq    | `CONN#<connector_id>`   | `JOBSEQ` | -         | -                          | `next`, `low`      |
 | link       | `LINK#...`              | reserved | reserved  | reserved                   | later issue        |
@@ -124,6 +125,10 @@ def claim_key(scope: str, value: str) -> KeyDict:
 
 def connector_key(tenant_id: str, connector_id: str) -> KeyDict:
     return {"PK": tenant_pk(tenant_id), "SK": CONN_PREFIX + _part(connector_id, "connector_id")}
+
+
+def organization_key(tenant_id: str, organization_id: str) -> KeyDict:
+    return {"PK": tenant_pk(tenant_id), "SK": "ORG#" + _part(organization_id, "organization_id")}
 
 
 def default_connector_key(tenant_id: str) -> KeyDict:

@@ -53,6 +53,7 @@ class _Tables:
         self.jobs: dict[str, dict[int, tuple[str, int]]] = {}  # connector -> seq -> (doc, version)
         self.job_counters: dict[str, tuple[int, int]] = {}  # connector -> (last seq, low water)
         self.tickets: dict[str, tuple[str, int]] = {}  # hash -> (doc, version)
+        self.org_routes: dict[tuple[str, str], str] = {}  # (PK, SK) -> connector id
 
 
 class MemoryTenantRepository:
@@ -250,6 +251,19 @@ class MemoryConnectorRepository:
             self._t.connectors[(key["PK"], key["SK"])] = (connector_doc(stored), current.version + 1)
             return connector_from_doc(connector_doc(stored), current.version + 1)
 
+    def map_organization(self, tenant_id: str, organization_id: str, connector_id: str | None) -> None:
+        key = keys.organization_key(tenant_id, organization_id)
+        with self._t.lock:
+            if connector_id is None:
+                self._t.org_routes.pop((key["PK"], key["SK"]), None)
+            else:
+                self._t.org_routes[(key["PK"], key["SK"])] = connector_id
+
+    def organization_connector(self, tenant_id: str, organization_id: str) -> str | None:
+        key = keys.organization_key(tenant_id, organization_id)
+        with self._t.lock:
+            return self._t.org_routes.get((key["PK"], key["SK"]))
+
 
 class MemoryJobQueue:
     def __init__(self, tables: _Tables) -> None:
@@ -363,5 +377,11 @@ class MemoryStore:
         with self._tables.lock:
             for table in (self._tables.tenants, self._tables.api_keys, self._tables.schedule_runs, self._tables.claims):
                 table.clear()
-            for other in (self._tables.connectors, self._tables.jobs, self._tables.job_counters, self._tables.tickets):
+            for other in (
+                self._tables.connectors,
+                self._tables.jobs,
+                self._tables.job_counters,
+                self._tables.tickets,
+                self._tables.org_routes,
+            ):
                 other.clear()

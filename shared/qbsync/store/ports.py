@@ -184,6 +184,11 @@ class ConnectorRepository(Protocol):
         """Optimistic save (``ConcurrentModification`` if the version moved; ``NotFound`` if absent); returns it
         with version + 1. ``username`` and ``is_default`` cannot change."""
 
+    def map_organization(self, tenant_id: str, organization_id: str, connector_id: str | None) -> None:
+        """Route a source organization's records to ``connector_id`` (None: back to the default connector)."""
+
+    def organization_connector(self, tenant_id: str, organization_id: str) -> str | None: ...
+
 
 class JobQueue(Protocol):
     def enqueue(self, job: Job) -> Job:
