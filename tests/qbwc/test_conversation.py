@@ -365,3 +365,44 @@ def test_a_quickbooks_too_old_for_our_qbxml_is_refused_clearly(env: Env) -> None
     assert old.count("Customer") == 0
     assert "qbXML" in (result.last_error or "") and "5.0" in (result.last_error or "")
     assert env.refreshed().last_status == "unsuccessful"
+
+
+def test_iterator_queries_page_through_within_one_conversation(env: Env) -> None:
+    from qbsync.qbwc.jobs import CustomerQuery
+
+    company = FakeCompany()
+    for i in range(250):
+        env.enqueue("customer_add", customer(i))
+    query = env.enqueue("customer_query", CustomerQuery(max_returned=100))
+    result = env.simulator(company).run_update()
+    assert result.ok, result.summary()
+    job = env.store.jobs.get(env.connector.connector_id, query)
+    assert job is not None and job.status == "done"
+    assert (job.result["pages"], job.result["records"]) == (3, 250)
+    tags = (
+        [tag for call in company.request_log for tag in call.get("requests", [])]
+        if company.request_log and isinstance(company.request_log[0], dict)
+        else []
+    )
+    assert result.percents[-1] == 100 and result.round_trips >= 4  # adds, then three query pages
+    del tags
+
+
+def test_an_iterator_left_by_a_dropped_session_starts_over(env: Env) -> None:
+    from qbsync.qbwc.jobs import CustomerQuery
+
+    company = FakeCompany()
+    for i in range(150):
+        env.enqueue("customer_add", customer(i))
+    assert env.simulator(company).run_update().ok
+    query = env.enqueue("customer_query", CustomerQuery(max_returned=100))
+    session = env.services.web_connector
+    ticket, _ = session.authenticate("acme-qb", PASSWORD)
+    hcp = company.host_company_preferences_response(env.connector.owner_id, env.connector.file_id)
+    first_page = session.send_request_xml(ticket, hcp, company.file_path, "US", "13", "0")
+    assert session.receive_response_xml(ticket, company.process(first_page), "", "") < 100
+    company.end_session()  # the Web Connector stops here; QuickBooks forgets the iterator
+    session.limits = Limits(busy_seconds=0)
+    assert env.simulator(company).run_update().ok
+    job = env.store.jobs.get(env.connector.connector_id, query)
+    assert job is not None and job.status == "done" and (job.result["pages"], job.result["records"]) == (2, 150)

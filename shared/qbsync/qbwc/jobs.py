@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from lxml import etree
 from pydantic import TypeAdapter
@@ -27,15 +28,39 @@ from qbsync.qbxml import (
     JournalEntry,
     ReceivePayment,
     build_customer_add,
+    build_customer_query,
     build_invoice_add,
+    build_invoice_query,
     build_item_add,
     build_journal_entry_add,
     build_receive_payment_add,
 )
+from qbsync.qbxml.builders import IteratorMode
 from qbsync.qbxml.versions import PREFERRED_VERSION, QbxmlVersion
 from qbsync.store.ports import Job, Store
 
 Builder = Callable[[str, Any, QbxmlVersion], etree._Element]
+QueryBuilder = Callable[[str, Any, QbxmlVersion, "IteratorMode | None", "str | None"], etree._Element]
+MAX_QUERY_PAGE = 100  # records per iterator page: keeps each receiveResponseXML far below Lambda's 6 MB
+
+
+@dataclass(frozen=True)
+class CustomerQuery:
+    """Read customers (all, or those changed since ``from_modified``), a page at a time."""
+
+    max_returned: int = MAX_QUERY_PAGE
+    active_status: Literal["ActiveOnly", "InactiveOnly", "All"] | None = None
+    from_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceQuery:
+    """Read invoices (paid status, balances, linked payments), a page at a time."""
+
+    max_returned: int = MAX_QUERY_PAGE
+    modified_from: datetime | None = None
+    paid_status: Literal["All", "PaidOnly", "NotPaidOnly"] | None = None
+    include_linked_txns: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -43,8 +68,13 @@ class JobKind:
     name: str
     transfer_type: str
     record: type
-    build_request: Builder
+    build_request: Builder | None
     id_field: str  # "list_id" for list objects, "txn_id" for transactions
+    build_query: QueryBuilder | None = None  # iterator queries: run page by page within one session
+
+    @property
+    def iterates(self) -> bool:
+        return self.build_query is not None
 
     def adapter(self) -> TypeAdapter[Any]:
         return _ADAPTERS[self.name]
@@ -52,8 +82,15 @@ class JobKind:
     def record_from(self, payload: dict[str, Any]) -> Any:
         return self.adapter().validate_python(payload)
 
-    def build(self, job: Job, version: QbxmlVersion) -> etree._Element:
-        return self.build_request(job.request_id, self.record_from(job.payload), version)
+    def build(self, job: Job, version: QbxmlVersion, session: str | None = None) -> etree._Element:
+        record = self.record_from(job.payload)
+        if self.build_query is not None:
+            # Iterators live in one QuickBooks session: continue only what this session started.
+            iterator_id = job.result.get("iterator_id") if job.result.get("iterator_session") == session else None
+            mode: IteratorMode = "Continue" if iterator_id else "Start"
+            return self.build_query(job.request_id, record, version, mode, iterator_id)
+        assert self.build_request is not None
+        return self.build_request(job.request_id, record, version)
 
 
 JOB_KINDS: dict[str, JobKind] = {
@@ -75,6 +112,37 @@ JOB_KINDS: dict[str, JobKind] = {
             JournalEntry,
             lambda r, j, v: build_journal_entry_add(r, j, version=v),
             "txn_id",
+        ),
+        JobKind(
+            "customer_query",
+            "customers",
+            CustomerQuery,
+            None,
+            "list_id",
+            build_query=lambda r, q, v, mode, iid: build_customer_query(
+                r,
+                max_returned=q.max_returned,
+                active_status=q.active_status,
+                from_modified=q.from_modified,
+                iterator=mode,
+                iterator_id=iid,
+            ),
+        ),
+        JobKind(
+            "invoice_query",
+            "invoices",
+            InvoiceQuery,
+            None,
+            "txn_id",
+            build_query=lambda r, q, v, mode, iid: build_invoice_query(
+                r,
+                max_returned=q.max_returned,
+                modified_from=q.modified_from,
+                paid_status=q.paid_status,
+                include_linked_txns=q.include_linked_txns,
+                iterator=mode,
+                iterator_id=iid,
+            ),
         ),
     )
 }

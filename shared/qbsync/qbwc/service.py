@@ -45,6 +45,7 @@ from qbsync.store.ports import Connector, Job, JobStatus, Store, Ticket
 NO_WORK = "none"
 INVALID_USER = "nvu"
 BUSY = "busy"
+ITERATOR_INVALID = 3391  # "The iteratorID … is not valid": iterators do not survive their session
 UNKNOWN_TICKET = "The session is unknown or has expired; the Web Connector will log in again at its next run."
 
 
@@ -168,11 +169,11 @@ class WebConnectorSession:
                 return ""
             session = self._require_ticket(session.ticket_hash)
         version = QbxmlVersion.parse(session.qbxml_version or "13.0")
-        jobs, old_message_set = self._next_batch(session.connector_id)
+        jobs, old_message_set = self._next_batch(session.connector_id, session.ticket_hash)
         if not jobs:
             return ""
         message_set_id = secrets.token_hex(16)
-        requests = [job_kind(job.kind).build(job, version) for job in jobs]
+        requests = [job_kind(job.kind).build(job, version, session.ticket_hash) for job in jobs]
         document = build_message_set(
             requests, version=version, new_message_set_id=message_set_id, old_message_set_id=old_message_set
         )
@@ -215,7 +216,7 @@ class WebConnectorSession:
         done = 0
         failed: set[int] = set()
         for job in sorted(jobs, key=lambda j: j.seq):
-            outcome = self._apply_result(job, results.get(job.request_id), failed)
+            outcome = self._apply_result(job, results.get(job.request_id), failed, session.ticket_hash)
             if outcome == "done":
                 done += 1
                 _inc(sent, job.transfer_type)
@@ -359,7 +360,7 @@ class WebConnectorSession:
         self._update_ticket(ticket, lambda t: replace(t, qbxml_version=str(version), company_file=company_file))
         return None
 
-    def _next_batch(self, connector_id: str) -> tuple[list[Job], str | None]:
+    def _next_batch(self, connector_id: str, session: str) -> tuple[list[Job], str | None]:
         """Jobs for the next message set, and the lost set to recover (``oldMessageSetID``) if there is one."""
         unfinished = self.store.jobs.unfinished(connector_id, limit=self.limits.max_requests * 4)
         lost = [job for job in unfinished if job.status == "sent"]
@@ -383,7 +384,7 @@ class WebConnectorSession:
                 continue
             if waiting:
                 continue
-            request = job_kind(job.kind).build(job, QbxmlVersion(13, 0))
+            request = job_kind(job.kind).build(job, QbxmlVersion(13, 0), session)
             estimate = estimate_batch([*requests, request])
             if batch and (
                 estimate.request_bytes > self.limits.max_request_bytes
@@ -412,7 +413,7 @@ class WebConnectorSession:
                 waiting = True
         return waiting, None
 
-    def _apply_result(self, job: Job, result: QbxmlResult | None, failed: set[int]) -> str:
+    def _apply_result(self, job: Job, result: QbxmlResult | None, failed: set[int], session: str) -> str:
         now = iso(self.clock.now())
         if result is None:  # stopOnError, or QuickBooks skipped it: run it again later
             self._save_job(replace(job, status="queued", message_set_id=None, updated_at=now))
@@ -422,6 +423,9 @@ class WebConnectorSession:
             "severity": result.status_severity,
             "message": result.status_message,
         }
+        kind = job_kind(job.kind)
+        if kind.iterates and (result.ok or result.status_code == ITERATOR_INVALID):
+            return self._apply_page(job, result, details, session)
         if result.ok:
             ret = result.rets[0] if result.rets else None
             if ret is not None:
@@ -449,6 +453,22 @@ class WebConnectorSession:
             return "blocked"
         self._save_job(replace(job, status="error", result=details, updated_at=now))
         return "error"
+
+    def _apply_page(self, job: Job, result: QbxmlResult, details: dict[str, Any], session: str) -> str:
+        """One iterator page: count it, and queue the next page in this session (or finish)."""
+        now = iso(self.clock.now())
+        if result.status_code == ITERATOR_INVALID:  # the iterator died with its session: start over
+            return self._retry_or_fail(replace(job, result={}), result.status_message)
+        same_session = job.result.get("iterator_session") == session
+        pages = (job.result.get("pages", 0) if same_session else 0) + 1
+        records = (job.result.get("records", 0) if same_session else 0) + len(result.rets)
+        details.update({"pages": pages, "records": records})
+        if result.has_more:
+            details.update({"iterator_id": result.iterator_id, "iterator_session": session})
+            self._save_job(replace(job, status="queued", message_set_id=None, result=details, updated_at=now))
+            return "more"
+        self._save_job(replace(job, status="done", result=details, updated_at=now))
+        return "done"
 
     def _retry_or_fail(self, job: Job, reason: str) -> str:
         attempts = job.attempts + 1
