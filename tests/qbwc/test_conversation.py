@@ -379,13 +379,7 @@ def test_iterator_queries_page_through_within_one_conversation(env: Env) -> None
     job = env.store.jobs.get(env.connector.connector_id, query)
     assert job is not None and job.status == "done"
     assert (job.result["pages"], job.result["records"]) == (3, 250)
-    tags = (
-        [tag for call in company.request_log for tag in call.get("requests", [])]
-        if company.request_log and isinstance(company.request_log[0], dict)
-        else []
-    )
     assert result.percents[-1] == 100 and result.round_trips >= 4  # adds, then three query pages
-    del tags
 
 
 def test_an_iterator_left_by_a_dropped_session_starts_over(env: Env) -> None:
