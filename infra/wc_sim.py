@@ -438,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--max-calls", type=int, default=10_000)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--validate-xsd",
+        action="store_true",
+        help="check every qbXML request against Intuit's 13.0 XSD (QBXML_XSD_DIR); invalid ones fail the run",
+    )
     args = parser.parse_args(argv)
 
     state: Path | None = args.company_state
@@ -453,10 +458,23 @@ def main(argv: list[str] | None = None) -> int:
         owner_id=args.owner_id,
         file_id=args.file_id,
     )
+    invalid: list[str] = []
+    if args.validate_xsd:
+        from qbsync.qbxml.xsd import validation_errors
+
+        process = company.process
+
+        def validated(request_xml: str) -> str:
+            invalid.extend(validation_errors(request_xml, "130"))
+            return process(request_xml)
+
+        company.process = validated  # type: ignore[method-assign]
     result = sim.run_update()
     if state:
         state.write_text(company.to_json(), "utf-8")
     print(result.summary())
+    if args.validate_xsd:
+        print(f"xsd: {'all requests valid' if not invalid else f'{len(invalid)} error(s): ' + '; '.join(invalid[:5])}")
     counts: dict[str, Any] = {
         k: company.count(k) for k in ("Customer", "Item", "Invoice", "ReceivePayment", "JournalEntry")
     }
@@ -464,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for i, entry in enumerate(company.request_log, 1):
             print(f"  process #{i}: {entry.outcome} {entry.requests}")
-    return 0 if result.ok else 1
+    return 0 if result.ok and not invalid else 1
 
 
 if __name__ == "__main__":

@@ -224,6 +224,7 @@ def test_web_connector_moves_500_customers_and_500_invoices_in_few_round_trips(
             qwc.findtext("OwnerID"),
             "--file-id",
             qwc.findtext("FileID"),
+            "--validate-xsd",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -240,6 +241,7 @@ def test_web_connector_moves_500_customers_and_500_invoices_in_few_round_trips(
     round_trips = int(found.group(1)) if found else None
     assert round_trips is not None and round_trips <= 20, summary
     assert counts["customers"] == 500 and counts["invoices"] == 500, (counts, summary)
+    assert "xsd: all requests valid" in summary
 
     grid = requests.get(f"{base}/v1/connectors/{cid}", headers=auth, timeout=10).json()
     assert grid["last_status"] == "success" and grid["conversations"][0]["status"] == "success"
