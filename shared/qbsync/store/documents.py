@@ -10,12 +10,12 @@ import dataclasses
 import json
 from typing import Any, TypeVar
 
-from qbsync.store.ports import Connector, Job, Ticket
+from qbsync.store.ports import Connector, Job, QboConnection, Ticket
 
-D = TypeVar("D", Connector, Job, Ticket)
+D = TypeVar("D", Connector, Job, Ticket, QboConnection)
 
 
-def to_doc(record: Connector | Job | Ticket) -> str:
+def to_doc(record: Connector | Job | Ticket | QboConnection) -> str:
     data = dataclasses.asdict(record)
     data.pop("version")
     return json.dumps(data, separators=(",", ":"), sort_keys=True)

@@ -30,7 +30,18 @@ from qbsync.store.documents import (
     parse_connector_owner,
     to_doc,
 )
-from qbsync.store.ports import UNFINISHED, ApiKey, Connector, Job, Page, ScheduleRun, Tenant, TenantStatus, Ticket
+from qbsync.store.ports import (
+    UNFINISHED,
+    ApiKey,
+    Connector,
+    Job,
+    Page,
+    QboConnection,
+    ScheduleRun,
+    Tenant,
+    TenantStatus,
+    Ticket,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -675,6 +686,77 @@ class DynamoTicketRepository(_DynamoDocuments):
         return replace(ticket, version=ticket.version + 1)
 
 
+class DynamoQboConnections(_DynamoDocuments):
+    entity = "qbo_connection"
+
+    def get(self, tenant_id: str) -> QboConnection | None:
+        found = self._get_doc(keys.qbo_connection_key(tenant_id))
+        return None if found is None else from_doc(QboConnection, *found)
+
+    def create(self, connection: QboConnection) -> QboConnection:
+        index = keys.qbo_connection_index_key(connection.tenant_id)
+        self._put_new(
+            keys.qbo_connection_key(connection.tenant_id),
+            to_doc(connection),
+            "QuickBooks Online connection",
+            extra={"GSI1PK": _s(index["GSI1PK"]), "GSI1SK": _s(index["GSI1SK"])},
+        )
+        return replace(connection, version=1)
+
+    def save(self, connection: QboConnection) -> QboConnection:
+        self._save_doc(
+            keys.qbo_connection_key(connection.tenant_id),
+            to_doc(connection),
+            connection.version,
+            "QuickBooks Online connection",
+        )
+        return replace(connection, version=connection.version + 1)
+
+    def list_all(self, *, limit: int = 100, cursor: str | None = None) -> Page[QboConnection]:
+        _check_page_size(limit)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.GSI1,
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": _s(keys.QBO_GSI1PK)},
+            "Limit": limit + 1,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = _key(keys.decode_cursor(cursor))
+        items = self._db.query(**kwargs).get("Items", [])
+        page = [from_doc(QboConnection, _str(i, "doc"), _int(i, "version")) for i in items[:limit]]
+        more = len(items) > limit and page
+        next_cursor = keys.encode_cursor(keys.qbo_connection_index_key(page[-1].tenant_id)) if more else None
+        return Page(items=page, cursor=next_cursor)
+
+    def create_state(self, state_hash: str, tenant_id: str, expires_at: int) -> None:
+        item = _key(keys.oauth_state_key(state_hash))
+        item.update({"entity": _s("oauth_state"), "tenant_id": _s(tenant_id), keys.TTL_ATTRIBUTE: _n(expires_at)})
+        try:
+            self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                raise AlreadyExists("OAuth state already exists") from exc
+            raise
+
+    def consume_state(self, state_hash: str, now: int) -> str | None:
+        try:
+            response = self._db.delete_item(
+                TableName=self._table,
+                Key=_key(keys.oauth_state_key(state_hash)),
+                ConditionExpression="attribute_exists(PK)",
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                return None
+            raise
+        old = response.get("Attributes") or {}
+        if not old or _int(old, keys.TTL_ATTRIBUTE) <= now:
+            return None
+        return _opt_str(old, "tenant_id")
+
+
 class DynamoStore:
     """The DynamoDB-backed :class:`~qbsync.store.ports.Store`. Cheap to build; no AWS call until first use."""
 
@@ -686,6 +768,11 @@ class DynamoStore:
         self._connectors = DynamoConnectorRepository(self.settings, client)
         self._jobs = DynamoJobQueue(self.settings, client)
         self._tickets = DynamoTicketRepository(self.settings, client)
+        self._qbo = DynamoQboConnections(self.settings, client)
+
+    @property
+    def qbo(self) -> DynamoQboConnections:
+        return self._qbo
 
     @property
     def jobs(self) -> DynamoJobQueue:
@@ -715,6 +802,7 @@ class DynamoStore:
 __all__ = [
     "DynamoConnectorRepository",
     "DynamoJobQueue",
+    "DynamoQboConnections",
     "DynamoScheduleRunRepository",
     "DynamoStore",
     "DynamoTenantRepository",

@@ -13,6 +13,8 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | connector  | `TENANT#<tenant_id>`    | `CONN#<connector_id>` | - | -                      | JSON `doc`         |
 | default    | `TENANT#<tenant_id>`    | `CONN_DEFAULT` | - | -                             | first connector    |
 | username   | `CLAIM#qbwc-user#<name>`| `META`   | -         | -                          | owner `<t>/<c>`    |
+| qbo conn   | `TENANT#<tenant_id>`    | `QBO`    | `QBOCONN` | `<tenant_id>`              | tokens: KMS blob   |
+| oauth state| `OAUTHSTATE#<sha256>`   | `META`   | -         | -                          | TTL, single use    |
 | org route  | `TENANT#<tenant_id>`    | `ORG#<organization_id>` | - | -                    | `connector_id`     |
 | job        | `CONN#<connector_id>`   | `JOB#<seq:012d>` | - | -                         | JSON `doc`         |
 | job seq    | `CONN#<connector_id>`   | `JOBSEQ` | -         | -                          | `next`, `low`      |
@@ -129,6 +131,21 @@ def connector_key(tenant_id: str, connector_id: str) -> KeyDict:
 
 def organization_key(tenant_id: str, organization_id: str) -> KeyDict:
     return {"PK": tenant_pk(tenant_id), "SK": "ORG#" + _part(organization_id, "organization_id")}
+
+
+QBO_GSI1PK = "QBOCONN"
+
+
+def qbo_connection_key(tenant_id: str) -> KeyDict:
+    return {"PK": tenant_pk(tenant_id), "SK": "QBO"}
+
+
+def qbo_connection_index_key(tenant_id: str) -> KeyDict:
+    return {**qbo_connection_key(tenant_id), "GSI1PK": QBO_GSI1PK, "GSI1SK": tenant_id}
+
+
+def oauth_state_key(state_hash: str) -> KeyDict:
+    return {"PK": "OAUTHSTATE#" + _part(state_hash, "state hash"), "SK": META}
 
 
 def default_connector_key(tenant_id: str) -> KeyDict:

@@ -22,7 +22,7 @@ from qbsync.store.documents import (
     parse_connector_owner,
     to_doc,
 )
-from qbsync.store.ports import UNFINISHED, ApiKey, Connector, Job, Page, ScheduleRun, Tenant, Ticket
+from qbsync.store.ports import UNFINISHED, ApiKey, Connector, Job, Page, QboConnection, ScheduleRun, Tenant, Ticket
 
 MAX_PAGE_SIZE = 1000
 
@@ -54,6 +54,8 @@ class _Tables:
         self.job_counters: dict[str, tuple[int, int]] = {}  # connector -> (last seq, low water)
         self.tickets: dict[str, tuple[str, int]] = {}  # hash -> (doc, version)
         self.org_routes: dict[tuple[str, str], str] = {}  # (PK, SK) -> connector id
+        self.qbo: dict[str, tuple[str, int]] = {}  # tenant -> (doc, version)
+        self.oauth_states: dict[str, tuple[str, int]] = {}  # state hash -> (tenant, expires_at)
 
 
 class MemoryTenantRepository:
@@ -337,6 +339,56 @@ class MemoryTicketRepository:
             return from_doc(Ticket, to_doc(ticket), ticket.version + 1)
 
 
+class MemoryQboConnections:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def get(self, tenant_id: str) -> QboConnection | None:
+        with self._t.lock:
+            found = self._t.qbo.get(tenant_id)
+        return None if found is None else from_doc(QboConnection, *found)
+
+    def create(self, connection: QboConnection) -> QboConnection:
+        with self._t.lock:
+            if connection.tenant_id in self._t.qbo:
+                raise AlreadyExists(f"Tenant {connection.tenant_id!r} already has a QuickBooks Online connection")
+            self._t.qbo[connection.tenant_id] = (to_doc(connection), 1)
+        return replace(connection, version=1)
+
+    def save(self, connection: QboConnection) -> QboConnection:
+        with self._t.lock:
+            found = self._t.qbo.get(connection.tenant_id)
+            if found is None:
+                raise NotFound("QuickBooks Online connection not found")
+            if found[1] != connection.version:
+                raise ConcurrentModification("The QuickBooks Online connection was modified by someone else")
+            self._t.qbo[connection.tenant_id] = (to_doc(connection), connection.version + 1)
+        return replace(connection, version=connection.version + 1)
+
+    def list_all(self, *, limit: int = 100, cursor: str | None = None) -> Page[QboConnection]:
+        with self._t.lock:
+            rows = sorted(self._t.qbo.items())
+        after = keys.decode_cursor(cursor)["GSI1SK"] if cursor else ""
+        rows = [row for row in rows if row[0] > after]
+        page = [from_doc(QboConnection, *doc) for _, doc in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = keys.encode_cursor(keys.qbo_connection_index_key(page[-1].tenant_id)) if more and page else None
+        return Page(items=page, cursor=next_cursor)
+
+    def create_state(self, state_hash: str, tenant_id: str, expires_at: int) -> None:
+        with self._t.lock:
+            if state_hash in self._t.oauth_states:
+                raise AlreadyExists("OAuth state already exists")
+            self._t.oauth_states[state_hash] = (tenant_id, expires_at)
+
+    def consume_state(self, state_hash: str, now: int) -> str | None:
+        with self._t.lock:
+            found = self._t.oauth_states.pop(state_hash, None)
+        if found is None or found[1] <= now:
+            return None
+        return found[0]
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -348,6 +400,11 @@ class MemoryStore:
         self._connectors = MemoryConnectorRepository(self._tables)
         self._jobs = MemoryJobQueue(self._tables)
         self._tickets = MemoryTicketRepository(self._tables)
+        self._qbo = MemoryQboConnections(self._tables)
+
+    @property
+    def qbo(self) -> MemoryQboConnections:
+        return self._qbo
 
     @property
     def jobs(self) -> MemoryJobQueue:
@@ -383,5 +440,7 @@ class MemoryStore:
                 self._tables.job_counters,
                 self._tables.tickets,
                 self._tables.org_routes,
+                self._tables.qbo,
+                self._tables.oauth_states,
             ):
                 other.clear()

@@ -138,6 +138,32 @@ class Ticket:
     version: int = 1
 
 
+QboStatus = Literal["connecting", "connected", "needs_reauth", "disconnected"]
+
+
+@dataclass
+class QboConnection:
+    """A tenant's QuickBooks Online connection (one realm per tenant). ``tokens`` is KMS ciphertext only."""
+
+    tenant_id: str
+    realm_id: str
+    status: QboStatus
+    company_name: str | None
+    tokens: str  # base64 KMS ciphertext of {"access_token", "refresh_token"}; "" once disconnected
+    access_expires_at: int  # epoch seconds
+    refresh_expires_at: int
+    connected_at: str
+    updated_at: str
+    hard_expires_at: int | None = None
+    tokens_version: int = 1  # +1 on every refresh: a caller holding an older token knows someone refreshed
+    last_refresh_at: str | None = None
+    lease_owner: str | None = None  # the one caller allowed to refresh right now (single flight per realm)
+    lease_until: int = 0
+    last_error: str | None = None
+    warnings_sent: list[str] = field(default_factory=list)
+    version: int = 1
+
+
 @dataclass
 class Page(Generic[T]):
     items: list[T]
@@ -209,6 +235,24 @@ class JobQueue(Protocol):
         """Every job below ``seq`` is finished: later ``unfinished`` reads may start there."""
 
 
+class QboConnectionRepository(Protocol):
+    def get(self, tenant_id: str) -> QboConnection | None: ...
+
+    def create(self, connection: QboConnection) -> QboConnection:
+        """``AlreadyExists`` if the tenant already has a connection (then ``save`` it instead)."""
+
+    def save(self, connection: QboConnection) -> QboConnection:
+        """Optimistic save (``ConcurrentModification`` if the version moved); returns it with version + 1."""
+
+    def list_all(self, *, limit: int = 100, cursor: str | None = None) -> Page[QboConnection]:
+        """Every tenant's connection (for the token refresher), in tenant order."""
+
+    def create_state(self, state_hash: str, tenant_id: str, expires_at: int) -> None: ...
+
+    def consume_state(self, state_hash: str, now: int) -> str | None:
+        """The tenant an OAuth ``state`` was issued to, deleting it (single use); None if unknown or expired."""
+
+
 class TicketRepository(Protocol):
     def create(self, ticket: Ticket) -> None: ...
 
@@ -255,6 +299,9 @@ class Store(Protocol):
 
     @property
     def tickets(self) -> TicketRepository: ...
+
+    @property
+    def qbo(self) -> QboConnectionRepository: ...
 
     @property
     def claims(self) -> UniqueClaims: ...
