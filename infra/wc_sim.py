@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             invalid.extend(validation_errors(request_xml, "130"))
             return process(request_xml)
 
-        company.process = validated  # type: ignore[method-assign]
+        company.process = validated  # type: ignore[method-assign,assignment]
     result = sim.run_update()
     if state:
         state.write_text(company.to_json(), "utf-8")
