@@ -20,6 +20,7 @@ from qbsync.connectors import (
     connector_view,
     job_list,
 )
+from qbsync.errors import QbsyncError
 from qbsync.models import (
     Health,
     TenantAdminPatch,
@@ -29,6 +30,7 @@ from qbsync.models import (
     TenantSettings,
     TenantView,
 )
+from qbsync.qbo.connection import AuthorizationUrl, ConnectionTest, QboConnectionView, callback_page
 from qbsync.qbwc.qwc import APP_NAME, qwc_document, qwc_filename
 from qbsync.qbwc.soap import dispatch
 from qbsync.qbwc.wsdl import support_page_html, wsdl_document
@@ -222,6 +224,85 @@ def map_organization(ctx: ViewContext, organization_id: str) -> OrganizationRout
 )
 def organization_route(ctx: ViewContext, organization_id: str) -> OrganizationRoute:
     return ctx.services.connectors.route(ctx.tenant, organization_id)
+
+
+@api.route(
+    "/v1/qbo/connect",
+    "GET",
+    summary="Start connecting QuickBooks Online: Intuit's authorization URL (state single-use, 10 minutes)",
+    response=AuthorizationUrl,
+    tag="quickbooks online",
+)
+def qbo_connect(ctx: ViewContext) -> AuthorizationUrl:
+    return ctx.services.qbo.connect(ctx.tenant, ctx.request.public_base_url)
+
+
+@api.route(
+    "/qbo/callback",
+    "GET",
+    summary="Intuit's OAuth redirect (browser; no API key): finishes the connection and shows the company",
+    auth="none",
+    tag="quickbooks online",
+    response_media_type="text/html",
+    query=(
+        QueryParam("code", "authorization code"),
+        QueryParam("state", "the state from /v1/qbo/connect"),
+        QueryParam("realmId", "the QuickBooks company id"),
+        QueryParam("error", "set when the user declined"),
+    ),
+)
+def qbo_callback(ctx: ViewContext) -> Response:
+    query = ctx.request.query
+    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    if query.get("error"):
+        page = callback_page("QuickBooks was not connected", f"Intuit said: {query['error']}.")
+        return Response(body=page, status_code=400, headers=headers)
+    try:
+        connection = ctx.services.qbo.callback(
+            code=query.get("code", ""),
+            state=query.get("state", ""),
+            realm_id=query.get("realmId", ""),
+            public_base_url=ctx.request.public_base_url,
+        )
+    except QbsyncError as error:
+        return Response(
+            body=callback_page("QuickBooks was not connected", error.detail), status_code=error.status, headers=headers
+        )
+    page = callback_page("QuickBooks is connected", f"Connected to {connection.company_name or connection.realm_id}.")
+    return Response(body=page, headers=headers)
+
+
+@api.route(
+    "/v1/qbo/connection",
+    "GET",
+    summary="QuickBooks Online connection status and token health",
+    response=QboConnectionView,
+    tag="quickbooks online",
+)
+def qbo_connection(ctx: ViewContext) -> QboConnectionView:
+    return ctx.services.qbo.status(ctx.tenant)
+
+
+@api.route(
+    "/v1/qbo/connection/test",
+    "POST",
+    summary="Test the connection (reads CompanyInfo)",
+    response=ConnectionTest,
+    tag="quickbooks online",
+)
+def qbo_test(ctx: ViewContext) -> ConnectionTest:
+    return ctx.services.qbo.test(ctx.tenant)
+
+
+@api.route(
+    "/v1/qbo/connection",
+    "DELETE",
+    summary="Disconnect: revoke the tokens at Intuit (settings are kept)",
+    response=QboConnectionView,
+    tag="quickbooks online",
+)
+def qbo_disconnect(ctx: ViewContext) -> QboConnectionView:
+    return ctx.services.qbo.disconnect(ctx.tenant)
 
 
 @api.route(

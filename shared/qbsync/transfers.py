@@ -76,10 +76,15 @@ _dispatcher: TransferDispatcher | None = None
 
 
 def get_dispatcher() -> TransferDispatcher:
-    """The process-wide dispatcher; sync modules register their handlers on it."""
+    """The process-wide dispatcher, with every transfer kind's handler registered (built on first use)."""
     global _dispatcher
     if _dispatcher is None:
-        _dispatcher = TransferDispatcher()
+        from qbsync.api.services import get_services
+        from qbsync.qbo.connection import INITIAL_IMPORT
+
+        dispatcher = TransferDispatcher()
+        dispatcher.register(INITIAL_IMPORT, lambda message, meta: get_services().qbo.initial_import(message, meta))
+        _dispatcher = dispatcher
     return _dispatcher
 
 

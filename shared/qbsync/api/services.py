@@ -6,8 +6,14 @@ import threading
 from dataclasses import dataclass
 
 from qbsync.connectors import ConnectorService
+from qbsync.events import EventBridgePublisher, EventPublisher
+from qbsync.qbo.company import company_reader
+from qbsync.qbo.connection import QboConnectionService
+from qbsync.qbo.oauth import OAuthProvider
+from qbsync.qbo.tokens import KmsTokenCipher, TokenCipher, TokenManager
 from qbsync.qbwc.jobs import JobService
 from qbsync.qbwc.service import WebConnectorSession
+from qbsync.queue import SqsTransferQueue, TransferQueue
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
@@ -23,10 +29,27 @@ class Services:
     connectors: ConnectorService
     jobs: JobService
     web_connector: WebConnectorSession
+    tokens: TokenManager
+    qbo: QboConnectionService
 
     @classmethod
-    def build(cls, settings: Settings, store: Store) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        store: Store,
+        *,
+        events: EventPublisher | None = None,
+        queue: TransferQueue | None = None,
+        cipher: TokenCipher | None = None,
+        oauth: OAuthProvider | None = None,
+    ) -> Services:
         connectors = ConnectorService(store)
+        events = events or EventBridgePublisher(settings)
+        oauth = oauth or OAuthProvider(settings)
+        tokens = TokenManager(store, cipher or KmsTokenCipher(settings), oauth, events)
+        qbo = QboConnectionService(
+            store, tokens, oauth, queue or SqsTransferQueue(settings), events, company_reader(settings)
+        )
         return cls(
             settings=settings,
             store=store,
@@ -35,6 +58,8 @@ class Services:
             connectors=connectors,
             jobs=JobService(store),
             web_connector=WebConnectorSession(store, connectors),
+            tokens=tokens,
+            qbo=qbo,
         )
 
 
