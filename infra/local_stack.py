@@ -51,6 +51,7 @@ class LocalStack:
         prefix: str = "qbsync-local",
         environ: Mapping[str, str] | None = None,
         worker: bool = True,
+        qbo_emulator: bool = True,
         scheduler: bool = True,
         retry_visibility_seconds: int | None = None,
         quiet: bool = True,
@@ -65,6 +66,8 @@ class LocalStack:
         self.quiet = quiet
         self.template = template
         self._want_worker = worker
+        self._want_qbo = qbo_emulator
+        self.qbo_emulator: Any = None
         self._want_scheduler = scheduler
         self._retry_visibility_seconds = retry_visibility_seconds
         self.resources: LocalResources | None = None
@@ -91,9 +94,12 @@ class LocalStack:
         try:
             self._start_aws()
             assert self.aws_endpoint is not None
+            caller = os.environ if self.environ is None else self.environ
+            qbo_defaults = {k: v for k, v in self._start_qbo(caller).items() if k not in caller}
             self.resources = bootstrap(
-                self.aws_endpoint, prefix=self.prefix, template=self.template, environ=self.environ
+                self.aws_endpoint, prefix=self.prefix, template=self.template, environ={**qbo_defaults, **caller}
             )
+            self.resources.env.update(qbo_defaults)  # QBO_API_BASE_URL and the secret are not template variables
             apply_env(self.resources)
             self._start_api()
             if self._want_worker:
@@ -106,6 +112,21 @@ class LocalStack:
             self.stop()
             raise
         return self
+
+    def _start_qbo(self, caller: Mapping[str, str]) -> dict[str, str]:
+        """The built-in QuickBooks Online emulator, unless the caller points QBO_ENVIRONMENT at another Intuit."""
+        if caller.get("QBO_ENVIRONMENT") or not self._want_qbo:
+            return {}
+        from infra.qbo_emulator import QboEmulator
+
+        self.qbo_emulator = QboEmulator(port=_env_int("QBSYNC_QBO_PORT", 0, caller)).start()
+        self.qbo_emulator.add_company(name="Local Test Co")
+        return {
+            "QBO_ENVIRONMENT": self.qbo_emulator.discovery_url,
+            "QBO_API_BASE_URL": self.qbo_emulator.api_base_url,
+            "QBO_CLIENT_ID": self.qbo_emulator.client_id,
+            "QBO_CLIENT_SECRET": self.qbo_emulator.client_secret,
+        }
 
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
@@ -157,6 +178,9 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self.qbo_emulator is not None:
+            self.qbo_emulator.stop()
+            self.qbo_emulator = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -175,7 +199,12 @@ def banner(stack: LocalStack) -> str:
         f"  API            {base}   (health: {base}/health, OpenAPI: {base}/openapi.json)",
         f"  Admin key      {key}",
         f"  Embedded AWS   {stack.aws_endpoint}   (table {stack.resources.env.get('QBSYNC_TABLE')})",
+        f"  Web Connector  {base}/qbwc   (WSDL: {base}/qbwc?wsdl; try: .venv/bin/qbsync wc-sim --help)",
     ]
+    if stack.qbo_emulator is not None:
+        lines.append(f"  QBO emulator   {stack.qbo_emulator.base_url}   (connect: GET {base}/v1/qbo/connect)")
+    else:
+        lines.append(f"  QuickBooks Online  {stack.resources.env.get('QBO_ENVIRONMENT')}")
     if stack.worker is not None:
         lines.append(f"  SQS worker     {', '.join(f for f, _ in stack.worker.sources) or 'no SQS functions'}")
     if stack.scheduler is not None:

@@ -53,6 +53,9 @@ def _now(company: CompanyState) -> str:
 
 def read(company: CompanyState, entity: str, entity_id: str) -> dict[str, Any]:
     obj = company.get(entity, entity_id)
+    if obj is None and entity == "CompanyInfo" and entity_id == company.realm_id:
+        # Intuit documents GET /v3/company/{realmId}/companyinfo/{realmId} (the object's own Id is "1").
+        obj = next(iter(company.entities["CompanyInfo"].values()), None)
     if obj is None:
         raise errors.object_not_found(entity, entity_id)
     return copy.deepcopy(obj)

@@ -258,3 +258,47 @@ def test_web_connector_moves_500_customers_and_500_invoices_in_few_round_trips(
     assert len(history) == 1001 and {j["status"] for j in history} == {"done"}
     assert all(j["result"].get("txn_id") for j in history if j["kind"] == "invoice_add")
     assert all(j["result"].get("list_id") for j in history if j["kind"] != "invoice_add")
+
+
+def test_quickbooks_online_connect_test_disconnect_over_http(stack: LocalStack) -> None:
+    """Issue 4's acceptance run: the OAuth flow through the emulator ends connected, with no plaintext token."""
+    emulator = stack.qbo_emulator
+    assert emulator is not None
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": "Online Co"}, headers=admin, timeout=10).json()["api_key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    assert requests.get(f"{base}/v1/qbo/connection", headers=auth, timeout=10).json()["status"] == "not_connected"
+
+    url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
+    assert url.startswith(emulator.base_url)
+    consent = requests.get(url, allow_redirects=False, timeout=10)  # the emulator consents and redirects back
+    assert consent.status_code == 302
+    callback = requests.get(consent.headers["Location"], timeout=30)
+    assert callback.status_code == 200 and "Local Test Co" in callback.text
+    replay = requests.get(consent.headers["Location"], timeout=30)  # the state is single-use
+    assert replay.status_code == 400 and "expired or was already used" in replay.text
+
+    deadline, status = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        status = requests.get(f"{base}/v1/qbo/connection", headers=auth, timeout=10).json()
+        if status["status"] == "connected":
+            break
+        time.sleep(0.2)
+    assert status["status"] == "connected" and status["company_name"] == "Local Test Co", status
+    test = requests.post(f"{base}/v1/qbo/connection/test", headers=auth, timeout=30).json()
+    assert test == {"ok": True, "company_name": "Local Test Co", "country": "US"}
+
+    import boto3
+
+    refresh_tokens = {r["issued_refresh_token"] for r in emulator.token_requests if r.get("issued_refresh_token")}
+    assert refresh_tokens
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    dump = repr(dynamodb.scan(TableName=stack.resources.env["QBSYNC_TABLE"])["Items"])
+    assert all(token not in dump for token in refresh_tokens)  # only KMS ciphertext is stored
+
+    gone = requests.delete(f"{base}/v1/qbo/connection", headers=auth, timeout=30).json()
+    assert gone["status"] == "disconnected" and gone["reconnect_url"] == "/v1/qbo/connect"
+    assert refresh_tokens & emulator.revoked_tokens  # revoked at "Intuit"
+    refused = requests.post(f"{base}/v1/qbo/connection/test", headers=auth, timeout=30)
+    assert refused.status_code == 409 and refused.json()["code"] == "qbo_not_connected"

@@ -248,3 +248,8 @@ def test_payment_update_and_delete_restore_invoice_balance(api: Api) -> None:
     restored = api.get(f"invoice/{invoice['Id']}").json()["Invoice"]
     assert restored["Balance"] == 100
     assert restored["LinkedTxn"] == []
+
+
+def test_company_info_is_read_by_realm_id_as_intuit_documents(api: Api) -> None:
+    answer = api.get(f"companyinfo/{api.realm}")
+    assert answer.status_code == 200 and answer.json()["CompanyInfo"]["CompanyName"] == "Test Co"
