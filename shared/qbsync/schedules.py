@@ -3,6 +3,7 @@ when each schedule last ran and what it did."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,8 +68,67 @@ def reconcile_job(store: Store, settings: Settings) -> Job:
     return lambda: {"active_tenants": count_active_tenants(store)}
 
 
+DAY = 86_400
+KEEP_ALIVE_DAYS = 30  # refresh an idle connection whose rolling 100-day refresh token has less than this left
+HARD_EXPIRY_WARNINGS = ((30, "hard_expiry_30d"), (7, "hard_expiry_7d"))
+
+
 def token_refresh_job(store: Store, settings: Settings) -> Job:
-    return lambda: {"active_tenants": count_active_tenants(store)}
+    """Keep idle QuickBooks Online connections alive and warn before Intuit's 5-year hard expiry (C5, R3)."""
+
+    def job() -> dict[str, Any]:
+        from qbsync.api.services import Services
+        from qbsync.qbo.tokens import NeedsReauth, NotConnected
+
+        services = Services.build(settings, store)
+        now = time.time()
+        outcome = {"connections": 0, "refreshed": 0, "needs_reauth": 0, "warnings": 0}
+        cursor: str | None = None
+        for _ in range(10_000):
+            page = store.qbo.list_all(limit=100, cursor=cursor)
+            for connection in page.items:
+                if connection.status not in ("connecting", "connected"):
+                    continue
+                outcome["connections"] += 1
+                try:
+                    refresh_before = now + KEEP_ALIVE_DAYS * DAY
+                    if services.tokens.refresh_if_due(connection.tenant_id, refresh_before=refresh_before):
+                        outcome["refreshed"] += 1
+                except (NeedsReauth, NotConnected):
+                    outcome["needs_reauth"] += 1
+                    continue
+                outcome["warnings"] += warn_before_hard_expiry(services, connection.tenant_id, now)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        return outcome
+
+    return job
+
+
+def warn_before_hard_expiry(services: Any, tenant_id: str, now: float) -> int:
+    """Emit ``connection.expiring`` once 30 and once 7 days before the refresh token's hard expiry."""
+    from dataclasses import replace
+
+    from qbsync.errors import ConcurrentModification
+
+    connection = services.store.qbo.get(tenant_id)
+    if connection is None or connection.hard_expires_at is None:
+        return 0
+    days_left = (connection.hard_expires_at - now) / DAY
+    due = [label for days, label in HARD_EXPIRY_WARNINGS if days_left <= days and label not in connection.warnings_sent]
+    if not due:
+        return 0
+    try:
+        services.store.qbo.save(replace(connection, warnings_sent=[*connection.warnings_sent, *due]))
+    except ConcurrentModification:
+        return 0  # changed meanwhile (e.g. refreshed): the warning goes out on the next run
+    services.events.publish(
+        "connection.expiring",
+        tenant_id,
+        {"realm_id": connection.realm_id, "days_left": max(0, int(days_left)), "reconnect": "GET /v1/qbo/connect"},
+    )
+    return 1
 
 
 def sweep_job(store: Store, settings: Settings) -> Job:

@@ -113,7 +113,7 @@ def add_tenant(store: MemoryStore, tenant_id: str, status: str) -> None:
     store.tenants.create(tenant, ApiKey("k" + tenant_id[-15:].rjust(15, "0"), tenant_id, "scrypt$x", tenant.created_at))
 
 
-@pytest.mark.parametrize("folder", ["reconciler", "token_refresher"])
+@pytest.mark.parametrize("folder", ["reconciler"])
 def test_scheduled_handlers_visit_active_tenants_and_record_each_run(folder: str) -> None:
     store = MemoryStore()
     set_store(store)

@@ -31,6 +31,7 @@ class Services:
     web_connector: WebConnectorSession
     tokens: TokenManager
     qbo: QboConnectionService
+    events: EventPublisher
 
     @classmethod
     def build(
@@ -60,6 +61,7 @@ class Services:
             web_connector=WebConnectorSession(store, connectors),
             tokens=tokens,
             qbo=qbo,
+            events=events,
         )
 
 
