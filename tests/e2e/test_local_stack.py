@@ -302,3 +302,37 @@ def test_quickbooks_online_connect_test_disconnect_over_http(stack: LocalStack) 
     assert refresh_tokens & emulator.revoked_tokens  # revoked at "Intuit"
     refused = requests.post(f"{base}/v1/qbo/connection/test", headers=auth, timeout=30)
     assert refused.status_code == 409 and refused.json()["code"] == "qbo_not_connected"
+
+
+def test_quickbooks_online_reconnects_after_invalid_grant(stack: LocalStack) -> None:
+    """invalid_grant on refresh → needs_reauth with a reconnect URL; the connect flow again → connected."""
+    from qbsync.api.services import get_services
+    from qbsync.qbo.tokens import NeedsReauth
+
+    emulator = stack.qbo_emulator
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    created = requests.post(f"{base}/v1/tenants", json={"name": "Reconnect Co"}, headers=admin, timeout=10).json()
+    auth = {"Authorization": f"Bearer {created['api_key']}"}
+
+    def connect() -> dict:
+        url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
+        landing = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+        assert requests.get(landing, timeout=30).status_code == 200
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status = requests.get(f"{base}/v1/qbo/connection", headers=auth, timeout=10).json()
+            if status["status"] == "connected":
+                return status
+            time.sleep(0.2)
+        raise AssertionError(status)
+
+    first = connect()
+    emulator.faults.invalid_grant_next_refresh = True
+    with pytest.raises(NeedsReauth):
+        get_services().tokens.force_refresh(created["tenant_id"], seen_version=10**6)
+    status = requests.get(f"{base}/v1/qbo/connection", headers=auth, timeout=10).json()
+    assert status["status"] == "needs_reauth" and status["reconnect_url"] == "/v1/qbo/connect"
+    again = connect()
+    assert again["realm_id"] == first["realm_id"] and again["company_name"] == first["company_name"]
+    assert requests.post(f"{base}/v1/qbo/connection/test", headers=auth, timeout=30).json()["ok"] is True
