@@ -296,6 +296,7 @@ def test_quickbooks_online_connect_test_disconnect_over_http(stack: LocalStack) 
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
     dump = repr(dynamodb.scan(TableName=stack.resources.env["QBSYNC_TABLE"])["Items"])
     assert all(token not in dump for token in refresh_tokens)  # only KMS ciphertext is stored
+    assert "QBOLIMIT#" in dump  # the API calls were counted in the shared per-realm rate windows
 
     gone = requests.delete(f"{base}/v1/qbo/connection", headers=auth, timeout=30).json()
     assert gone["status"] == "disconnected" and gone["reconnect_url"] == "/v1/qbo/connect"

@@ -46,7 +46,7 @@ from qbsync.qbo.errors import (
     fault_from_json,
     fault_from_xml,
 )
-from qbsync.qbo.limiter import NoLimiter, RealmLimiter
+from qbsync.qbo.limiter import DynamoRealmLimiter, NoLimiter, RealmLimiter
 from qbsync.qbo.requestids import (
     MAX_BATCH_ITEM_ID,
     check_request_id,
@@ -209,6 +209,10 @@ class QboClient:
 
     @classmethod
     def for_settings(cls, realm_id: str, tokens: TokenSource, settings: Settings, **kwargs: Any) -> QboClient:
+        """The client deployed code uses: Intuit's host from the settings and, unless another is given, the
+        DynamoDB limiter that keeps every Lambda together under the realm's limits."""
+        if "limiter" not in kwargs:
+            kwargs["limiter"] = DynamoRealmLimiter(settings)
         return cls(realm_id, tokens, base_url=base_url_for(settings), **kwargs)
 
     # --- entities ------------------------------------------------------------------------------------------------

@@ -54,30 +54,18 @@ from botocore.exceptions import ClientError
 
 from qbsync.qbo.errors import RealmBudgetExhausted
 from qbsync.settings import Settings, get_settings
+from qbsync.store import keys
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-LIMIT_PREFIX = "QBOLIMIT#"
 ENTITY_LIMIT = "qbolimit"
-TTL_ATTRIBUTE = "expires_at"
+TTL_ATTRIBUTE = keys.TTL_ATTRIBUTE
 WINDOW_TTL_SECONDS = 600  # keep a closed window this long after it ends (debugging); TTL then deletes it
-
-
-def limit_pk(realm_id: str) -> str:
-    return f"{LIMIT_PREFIX}{realm_id}"
-
-
-def second_sk(epoch_second: int) -> str:
-    return f"S#{epoch_second}"
-
-
-def minute_sk(epoch_minute: int) -> str:
-    return f"M#{epoch_minute}"
-
-
-def batch_minute_sk(epoch_minute: int) -> str:
-    return f"B#{epoch_minute}"
+limit_pk = keys.qbo_limit_pk
+second_sk = keys.qbo_limit_second_sk
+minute_sk = keys.qbo_limit_minute_sk
+batch_minute_sk = keys.qbo_limit_batch_minute_sk
 
 
 @dataclass(frozen=True)

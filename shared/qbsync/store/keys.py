@@ -15,6 +15,7 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | username   | `CLAIM#qbwc-user#<name>`| `META`   | -         | -                          | owner `<t>/<c>`    |
 | qbo conn   | `TENANT#<tenant_id>`    | `QBO`    | `QBOCONN` | `<tenant_id>`              | tokens: KMS blob   |
 | oauth state| `OAUTHSTATE#<sha256>`   | `META`   | -         | -                          | TTL, single use    |
+| qbo limit  | `QBOLIMIT#<realm_id>`   | `S#<epoch s>` / `M#<epoch min>` / `B#<epoch min>` | - | - | `count`, TTL |
 | org route  | `TENANT#<tenant_id>`    | `ORG#<organization_id>` | - | -                    | `connector_id`     |
 | job        | `CONN#<connector_id>`   | `JOB#<seq:012d>` | - | -                         | JSON `doc`         |
 | job seq    | `CONN#<connector_id>`   | `JOBSEQ` | -         | -                          | `next`, `low`      |
@@ -142,6 +143,23 @@ def qbo_connection_key(tenant_id: str) -> KeyDict:
 
 def qbo_connection_index_key(tenant_id: str) -> KeyDict:
     return {**qbo_connection_key(tenant_id), "GSI1PK": QBO_GSI1PK, "GSI1SK": tenant_id}
+
+
+def qbo_limit_pk(realm_id: str) -> str:
+    """Per-realm rate-limit windows (``qbsync.qbo.limiter``): one counter item per window, removed by TTL."""
+    return "QBOLIMIT#" + _part(realm_id, "realm_id")
+
+
+def qbo_limit_second_sk(epoch_second: int) -> str:
+    return f"S#{epoch_second}"
+
+
+def qbo_limit_minute_sk(epoch_minute: int) -> str:
+    return f"M#{epoch_minute}"
+
+
+def qbo_limit_batch_minute_sk(epoch_minute: int) -> str:
+    return f"B#{epoch_minute}"
 
 
 def oauth_state_key(state_hash: str) -> KeyDict:
