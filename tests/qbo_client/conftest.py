@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from qbsync.observability import get_logger
 from qbsync.qbo.client import QboClient, RetryPolicy
 from tests.qbo_client.fake_qbo import FakeQbo
+from tests.support import captured_logs
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "qbo"
 REALM = "9130350000000001"
@@ -100,14 +99,5 @@ def client(make_client: Callable[..., QboClient]) -> QboClient:
 
 @pytest.fixture
 def log_output() -> Iterator[io.StringIO]:
-    logger = get_logger()
-    handler = cast("logging.StreamHandler[Any]", logger.registered_handler)
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    previous_level = logger.log_level
-    logger.setLevel("DEBUG")
-    try:
+    with captured_logs() as buffer:
         yield buffer
-    finally:
-        handler.setStream(previous)
-        logger.setLevel(previous_level)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from qbsync.observability import get_logger
 from qbsync.qbwc.protocol import INTUIT_NS, OPERATIONS, SOAP11_ENV_NS
+from tests.support import captured_logs  # noqa: F401  (re-exported for the qbwc tests)
 
 REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
 QBWC_REFERENCE = REFERENCE / "qbwc"
@@ -112,23 +108,6 @@ def build_envelope(operation: str, params: dict[str, str | None] | None = None, 
 
 def all_params(operation: str) -> dict[str, str | None]:
     return {p.wire_name: f"{p.wire_name}-value" for p in OPERATIONS[operation].params}
-
-
-@contextmanager
-def captured_logs() -> Iterator[io.StringIO]:
-    """Everything the Powertools logger writes (at DEBUG and above) while the block runs."""
-    logger = get_logger()
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    previous_level = logger.log_level
-    logger.setLevel("DEBUG")
-    try:
-        yield buffer
-    finally:
-        handler.setStream(previous)
-        logger.setLevel(previous_level)
 
 
 def parse_response(body: bytes) -> etree._Element:

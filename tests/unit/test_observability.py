@@ -10,21 +10,13 @@ import pytest
 
 from qbsync.observability import get_logger, redact
 from tests.conftest import ADMIN_KEY, Api
+from tests.support import captured_logs
 
 
 @pytest.fixture
 def log_output() -> Iterator[io.StringIO]:
-    logger = get_logger()
-    handler = logger.registered_handler
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    previous_level = logger.log_level
-    logger.setLevel("DEBUG")
-    try:
+    with captured_logs() as buffer:
         yield buffer
-    finally:
-        handler.setStream(previous)
-        logger.setLevel(previous_level)
 
 
 def test_api_keys_and_admin_key_never_logged(api: Api, log_output: io.StringIO) -> None:

@@ -15,6 +15,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from qbsync.observability import get_logger
 from qbsync.qbwc.protocol import INTUIT_NS, OPERATIONS, SOAP11_ENV_NS, SOAP12_ENV_NS, Operation, XsdType
+from qbsync.qbxml.safexml import safe_parser
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
 #: Default request cap: API Gateway refuses more than 10 MB anyway (Lambda's own limit is 6 MB).
@@ -112,19 +113,6 @@ class WebConnectorService(Protocol):
 # --------------------------------------------------------------------------------------------------- parsing
 
 
-def _hardened_parser() -> etree.XMLParser:
-    """A fresh parser (lxml parsers are not thread-safe) with entity resolution, DTDs and network access off."""
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-
-
 def _short(text: str) -> str:
     return text if len(text) <= _MAX_FAULTSTRING else text[: _MAX_FAULTSTRING - 1] + "…"
 
@@ -155,7 +143,7 @@ def _parse_xml(body: bytes, max_body_bytes: int) -> etree._Element:
     if _DTD_RE.search(raw):
         raise SoapFault.client("DOCTYPE and ENTITY declarations are not allowed")
     try:
-        root = etree.fromstring(raw, parser=_hardened_parser())
+        root = etree.fromstring(raw, parser=safe_parser())
     except etree.XMLSyntaxError as exc:
         raise SoapFault.client(_short(f"malformed XML: {exc.msg or exc}")) from None
     except ValueError as exc:
