@@ -1,0 +1,179 @@
+"""The records a SaaS app pushes (T1-T4): validated strictly, with amounts as exact decimals.
+
+Every record carries the source ``id`` (the SaaS app's own primary key). Amounts have at most two decimal places
+(``12.345`` is refused, never rounded); quantities and unit rates may have up to five, as QuickBooks allows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from qbsync.models import StrictModel, _no_control_chars
+
+SourceId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f#]+$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4000), AfterValidator(_no_control_chars)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_no_control_chars)]
+Memo = Annotated[str, StringConstraints(max_length=4000)]
+# Amounts and dates arrive as JSON strings or numbers: these (only) accept them, exactly, without float rounding.
+Money = Annotated[Decimal, Field(max_digits=15, decimal_places=2, strict=False)]
+Rate = Annotated[Decimal, Field(max_digits=18, decimal_places=5, strict=False)]
+Quantity = Annotated[Decimal, Field(max_digits=18, decimal_places=5, strict=False)]
+Day = Annotated[dt.date, Field(strict=False)]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class StrictRecord(StrictModel):
+    """Unknown fields and wrong types are refused with the field named (amounts and dates excepted, above)."""
+
+
+class Address(StrictRecord):
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    line3: ShortText | None = None
+    city: ShortText | None = None
+    state: ShortText | None = None
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=30)] | None = None
+    country: ShortText | None = None
+
+
+class SourceCustomer(StrictRecord):
+    id: SourceId
+    name: ShortText = Field(description="Display name; QuickBooks' customer name.")
+    email: Email | None = Field(None, description="Billing email: how customers are matched to QuickBooks (T1).")
+    company_name: ShortText | None = None
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
+    phone: Annotated[str, StringConstraints(max_length=30)] | None = None
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    terms: ShortText | None = Field(None, description="QuickBooks terms name; the tenant default applies if empty.")
+    tax_exempt: bool = False
+    tax_code: ShortText | None = Field(None, description="Customer-specific tax code overriding the default (S4).")
+    organization_id: SourceId | None = Field(None, description="Routes to a mapped Desktop connector (C3).")
+    notes: Memo | None = None
+
+
+class SourceItem(StrictRecord):
+    id: SourceId
+    name: ShortText
+    sku: ShortText | None = Field(None, description="How items are matched to QuickBooks (T2).")
+    description: Text | None = None
+    price: Rate | None = None
+    type: Literal["service", "product"] = "service"
+    taxable: bool = Field(True, description="Tax-exempt items are never taxed (S4).")
+    income_account: ShortText | None = None
+    expense_account: ShortText | None = None
+    code: ShortText | None = Field(None, description="Billing code, usable in the item naming template (S6).")
+
+
+class InvoiceLine(StrictRecord):
+    item_id: SourceId
+    description: Text | None = None
+    quantity: Quantity = Decimal(1)
+    rate: Rate
+    amount: Money | None = Field(None, description="When given it must equal quantity x rate (to the cent).")
+    class_name: ShortText | None = Field(None, description="Per-line class override (S3).")
+    service_date: Day | None = None
+
+    @model_validator(mode="after")
+    def _amount_matches(self) -> InvoiceLine:
+        computed = (self.quantity * self.rate).quantize(Decimal("0.01"))
+        if self.amount is not None and self.amount != computed:
+            raise ValueError(f"amount {self.amount} is not quantity x rate ({computed})")
+        return self
+
+    @property
+    def line_amount(self) -> Decimal:
+        return self.amount if self.amount is not None else (self.quantity * self.rate).quantize(Decimal("0.01"))
+
+
+class Discount(StrictRecord):
+    description: ShortText | None = None
+    amount: Money | None = None
+    percent: Annotated[Decimal, Field(gt=0, le=100, decimal_places=4, strict=False)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Discount:
+        if (self.amount is None) == (self.percent is None):
+            raise ValueError("give either amount or percent")
+        return self
+
+
+class SourceInvoice(StrictRecord):
+    id: SourceId
+    customer_id: SourceId
+    doc_number: Annotated[str, StringConstraints(min_length=1, max_length=21)] | None = None
+    date: Day
+    due_date: Day | None = None
+    terms: ShortText | None = None
+    class_name: ShortText | None = Field(None, description="Line of business → class (S3).")
+    memo: Memo | None = None
+    lines: list[InvoiceLine] = Field(min_length=1, max_length=500)
+    discount: Discount | None = None
+    tax_code: ShortText | None = Field(None, description="Transaction tax code overriding customer and default.")
+    tax_amount: Money | None = Field(None, description="Sales tax the source computed (checked, not recomputed).")
+    total: Money | None = Field(None, description="The source's total: checked before anything is sent.")
+    organization_id: SourceId | None = None
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.line_amount for line in self.lines), Decimal("0.00"))
+
+    @property
+    def discount_amount(self) -> Decimal:
+        if self.discount is None:
+            return Decimal("0.00")
+        if self.discount.amount is not None:
+            return self.discount.amount
+        assert self.discount.percent is not None
+        return (self.subtotal * self.discount.percent / 100).quantize(Decimal("0.01"))
+
+    @property
+    def expected_total(self) -> Decimal:
+        return self.subtotal - self.discount_amount + (self.tax_amount or Decimal("0.00"))
+
+    @model_validator(mode="after")
+    def _total_matches(self) -> SourceInvoice:
+        if self.total is not None and self.total != self.expected_total:
+            raise ValueError(f"total {self.total} does not match lines - discount + tax ({self.expected_total})")
+        if self.discount_amount > self.subtotal:
+            raise ValueError("the discount is larger than the invoice")
+        return self
+
+
+class PaymentApplication(StrictRecord):
+    invoice_id: SourceId
+    amount: Annotated[Money, Field(gt=0)]
+
+
+class SourcePayment(StrictRecord):
+    id: SourceId
+    customer_id: SourceId
+    date: Day
+    amount: Annotated[Money, Field(gt=0)]
+    method: ShortText | None = None
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = None
+    memo: Memo | None = None
+    applied_to: list[PaymentApplication] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _applications_fit(self) -> SourcePayment:
+        applied = sum((a.amount for a in self.applied_to), Decimal("0.00"))
+        if applied != self.amount:
+            raise ValueError(f"applied amounts ({applied}) must add up to the payment amount ({self.amount})")
+        if len({a.invoice_id for a in self.applied_to}) != len(self.applied_to):
+            raise ValueError("an invoice appears twice in applied_to")
+        return self
+
+
+RecordKind = Literal["customers", "items", "invoices", "payments"]
+RECORD_MODELS: dict[str, type[StrictRecord]] = {
+    "customers": SourceCustomer,
+    "items": SourceItem,
+    "invoices": SourceInvoice,
+    "payments": SourcePayment,
+}
