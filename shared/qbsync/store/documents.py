@@ -10,12 +10,12 @@ import dataclasses
 import json
 from typing import Any, TypeVar
 
-from qbsync.store.ports import Connector, Job, QboConnection, Ticket
+from qbsync.store.ports import Connector, Job, QboConnection, SyncRecord, Ticket
 
-D = TypeVar("D", Connector, Job, Ticket, QboConnection)
+D = TypeVar("D", Connector, Job, Ticket, QboConnection, SyncRecord)
 
 
-def to_doc(record: Connector | Job | Ticket | QboConnection) -> str:
+def to_doc(record: Connector | Job | Ticket | QboConnection | SyncRecord) -> str:
     data = dataclasses.asdict(record)
     data.pop("version")
     return json.dumps(data, separators=(",", ":"), sort_keys=True)

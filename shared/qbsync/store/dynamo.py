@@ -12,6 +12,7 @@ A JSON string round-trips exactly what the caller stored, and the memory adapter
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
@@ -38,9 +39,11 @@ from qbsync.store.ports import (
     Page,
     QboConnection,
     ScheduleRun,
+    SyncRecord,
     Tenant,
     TenantStatus,
     Ticket,
+    TransferRecord,
 )
 
 if TYPE_CHECKING:
@@ -757,6 +760,110 @@ class DynamoQboConnections(_DynamoDocuments):
         return _opt_str(old, "tenant_id")
 
 
+class DynamoSyncRecords(_DynamoDocuments):
+    entity = "record"
+
+    def get(self, tenant_id: str, kind: str, source_id: str) -> SyncRecord | None:
+        found = self._get_doc(keys.record_key(tenant_id, kind, source_id))
+        return None if found is None else from_doc(SyncRecord, *found)
+
+    def create(self, record: SyncRecord) -> SyncRecord:
+        self._put_new(
+            keys.record_key(record.tenant_id, record.kind, record.source_id),
+            to_doc(record),
+            f"{record.kind} {record.source_id!r}",
+            extra={"state": _s(record.state)},
+        )
+        return replace(record, version=1)
+
+    def save(self, record: SyncRecord) -> SyncRecord:
+        key = _key(keys.record_key(record.tenant_id, record.kind, record.source_id))
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET #doc = :doc, #version = :next, #state = :state",
+                ConditionExpression="#version = :expected",
+                ExpressionAttributeNames={"#doc": "doc", "#version": "version", "#state": "state"},
+                ExpressionAttributeValues={
+                    ":doc": _s(to_doc(record)),
+                    ":expected": _n(record.version),
+                    ":next": _n(record.version + 1),
+                    ":state": _s(record.state),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _error_code(exc) != _CONDITION_FAILED:
+                raise
+            if "Item" in exc.response:
+                raise ConcurrentModification(
+                    f"{record.kind} {record.source_id!r} was modified by someone else"
+                ) from exc
+            raise NotFound(f"{record.kind} {record.source_id!r} not found") from exc
+        return replace(record, version=record.version + 1)
+
+    def list(
+        self, tenant_id: str, kind: str, *, state: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[SyncRecord]:
+        _check_page_size(limit)
+        found: list[SyncRecord] = []
+        start = _key(keys.decode_cursor(cursor, ("PK", "SK"))) if cursor else None
+        last_key: dict[str, Any] | None = None
+        for _ in range(10_000):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                "ExpressionAttributeValues": {
+                    ":pk": _s(keys.tenant_pk(tenant_id)),
+                    ":prefix": _s(keys.record_sk_prefix(kind)),
+                },
+                "ConsistentRead": True,
+                "Limit": max(limit + 1 - len(found), 1),
+            }
+            if state is not None:
+                kwargs["FilterExpression"] = "#state = :state"
+                kwargs["ExpressionAttributeNames"] = {"#state": "state"}
+                kwargs["ExpressionAttributeValues"][":state"] = _s(state)
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._db.query(**kwargs)
+            found += [from_doc(SyncRecord, _str(i, "doc"), _int(i, "version")) for i in response.get("Items", [])]
+            last_key = response.get("LastEvaluatedKey")
+            if len(found) > limit or not last_key:
+                break
+            start = last_key
+        page = found[:limit]
+        more = len(found) > limit or (last_key is not None and len(found) == limit)
+        next_cursor = (
+            keys.encode_cursor(keys.record_key(tenant_id, kind, page[-1].source_id)) if more and page else None
+        )
+        return Page(items=page, cursor=next_cursor)
+
+    def log(self, transfer: TransferRecord) -> None:
+        item = _key(keys.transfer_key(transfer.tenant_id, transfer.at, transfer.transfer_id))
+        item.update({"entity": _s("transfer"), "doc": _s(json.dumps(dataclasses.asdict(transfer)))})
+        self._db.put_item(TableName=self._table, Item=item)
+
+    def history(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[TransferRecord]:
+        _check_page_size(limit)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(keys.tenant_pk(tenant_id)), ":prefix": _s(keys.XFER_PREFIX_SK)},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = _key(keys.decode_cursor(cursor, ("PK", "SK")))
+        response = self._db.query(**kwargs)
+        items = response.get("Items", [])
+        page = [TransferRecord(**json.loads(_str(i, "doc"))) for i in items]
+        last = response.get("LastEvaluatedKey")
+        next_cursor = keys.encode_cursor({"PK": _str(last, "PK"), "SK": _str(last, "SK")}) if last else None
+        return Page(items=page, cursor=next_cursor)
+
+
 class DynamoStore:
     """The DynamoDB-backed :class:`~qbsync.store.ports.Store`. Cheap to build; no AWS call until first use."""
 
@@ -769,6 +876,11 @@ class DynamoStore:
         self._jobs = DynamoJobQueue(self.settings, client)
         self._tickets = DynamoTicketRepository(self.settings, client)
         self._qbo = DynamoQboConnections(self.settings, client)
+        self._records = DynamoSyncRecords(self.settings, client)
+
+    @property
+    def records(self) -> DynamoSyncRecords:
+        return self._records
 
     @property
     def qbo(self) -> DynamoQboConnections:
@@ -805,6 +917,7 @@ __all__ = [
     "DynamoQboConnections",
     "DynamoScheduleRunRepository",
     "DynamoStore",
+    "DynamoSyncRecords",
     "DynamoTenantRepository",
     "DynamoTicketRepository",
     "DynamoUniqueClaims",

@@ -16,6 +16,8 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | qbo conn   | `TENANT#<tenant_id>`    | `QBO`    | `QBOCONN` | `<tenant_id>`              | tokens: KMS blob   |
 | oauth state| `OAUTHSTATE#<sha256>`   | `META`   | -         | -                          | TTL, single use    |
 | qbo limit  | `QBOLIMIT#<realm_id>`   | `S#<epoch s>` / `M#<epoch min>` / `B#<epoch min>` | - | - | `count`, TTL |
+| record     | `TENANT#<tenant_id>`    | `REC#<kind>#<source_id>` | - | -                   | JSON `doc`         |
+| transfer   | `TENANT#<tenant_id>`    | `XFER#<at>#<transfer_id>` | - | -                  | newest first       |
 | org route  | `TENANT#<tenant_id>`    | `ORG#<organization_id>` | - | -                    | `connector_id`     |
 | job        | `CONN#<connector_id>`   | `JOB#<seq:012d>` | - | -                         | JSON `doc`         |
 | job seq    | `CONN#<connector_id>`   | `JOBSEQ` | -         | -                          | `next`, `low`      |
@@ -160,6 +162,21 @@ def qbo_limit_minute_sk(epoch_minute: int) -> str:
 
 def qbo_limit_batch_minute_sk(epoch_minute: int) -> str:
     return f"B#{epoch_minute}"
+
+
+def record_sk_prefix(kind: str) -> str:
+    return f"REC#{_part(kind, 'kind', allow_hash=False)}#"
+
+
+def record_key(tenant_id: str, kind: str, source_id: str) -> KeyDict:
+    return {"PK": tenant_pk(tenant_id), "SK": record_sk_prefix(kind) + _part(source_id, "source_id")}
+
+
+XFER_PREFIX_SK = "XFER#"
+
+
+def transfer_key(tenant_id: str, at: str, transfer_id: str) -> KeyDict:
+    return {"PK": tenant_pk(tenant_id), "SK": f"{XFER_PREFIX_SK}{_part(at, 'at')}#{_part(transfer_id, 'transfer_id')}"}
 
 
 def oauth_state_key(state_hash: str) -> KeyDict:

@@ -7,6 +7,7 @@ as they are in DynamoDB). Records are copied in and out: mutating a returned obj
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from dataclasses import replace
@@ -22,7 +23,19 @@ from qbsync.store.documents import (
     parse_connector_owner,
     to_doc,
 )
-from qbsync.store.ports import UNFINISHED, ApiKey, Connector, Job, Page, QboConnection, ScheduleRun, Tenant, Ticket
+from qbsync.store.ports import (
+    UNFINISHED,
+    ApiKey,
+    Connector,
+    Job,
+    Page,
+    QboConnection,
+    ScheduleRun,
+    SyncRecord,
+    Tenant,
+    Ticket,
+    TransferRecord,
+)
 
 MAX_PAGE_SIZE = 1000
 
@@ -56,6 +69,8 @@ class _Tables:
         self.org_routes: dict[tuple[str, str], str] = {}  # (PK, SK) -> connector id
         self.qbo: dict[str, tuple[str, int]] = {}  # tenant -> (doc, version)
         self.oauth_states: dict[str, tuple[str, int]] = {}  # state hash -> (tenant, expires_at)
+        self.records: dict[tuple[str, str, str], tuple[str, int]] = {}  # (tenant, kind, id) -> (doc, version)
+        self.transfers: dict[str, list[tuple[str, str]]] = {}  # tenant -> [(sort key, json)]
 
 
 class MemoryTenantRepository:
@@ -389,6 +404,73 @@ class MemoryQboConnections:
         return found[0]
 
 
+class MemorySyncRecords:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def get(self, tenant_id: str, kind: str, source_id: str) -> SyncRecord | None:
+        keys.record_key(tenant_id, kind, source_id)
+        with self._t.lock:
+            found = self._t.records.get((tenant_id, kind, source_id))
+        return None if found is None else from_doc(SyncRecord, *found)
+
+    def create(self, record: SyncRecord) -> SyncRecord:
+        keys.record_key(record.tenant_id, record.kind, record.source_id)
+        key = (record.tenant_id, record.kind, record.source_id)
+        with self._t.lock:
+            if key in self._t.records:
+                raise AlreadyExists(f"{record.kind} {record.source_id!r} already exists")
+            self._t.records[key] = (to_doc(record), 1)
+        return replace(record, version=1)
+
+    def save(self, record: SyncRecord) -> SyncRecord:
+        key = (record.tenant_id, record.kind, record.source_id)
+        with self._t.lock:
+            found = self._t.records.get(key)
+            if found is None:
+                raise NotFound(f"{record.kind} {record.source_id!r} not found")
+            if found[1] != record.version:
+                raise ConcurrentModification(f"{record.kind} {record.source_id!r} was modified by someone else")
+            self._t.records[key] = (to_doc(record), record.version + 1)
+        return replace(record, version=record.version + 1)
+
+    def list(
+        self, tenant_id: str, kind: str, *, state: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[SyncRecord]:
+        with self._t.lock:
+            rows = sorted((k[2], v) for k, v in self._t.records.items() if k[0] == tenant_id and k[1] == kind)
+        after = keys.decode_cursor(cursor, ("PK", "SK"))["SK"] if cursor else ""
+        found = [
+            r
+            for source_id, doc in rows
+            if keys.record_key(tenant_id, kind, source_id)["SK"] > after
+            for r in [from_doc(SyncRecord, *doc)]
+            if state is None or r.state == state
+        ]
+        page = found[:limit]
+        more = len(found) > limit
+        next_cursor = (
+            keys.encode_cursor(keys.record_key(tenant_id, kind, page[-1].source_id)) if more and page else None
+        )
+        return Page(items=page, cursor=next_cursor)
+
+    def log(self, transfer: TransferRecord) -> None:
+        sk = keys.transfer_key(transfer.tenant_id, transfer.at, transfer.transfer_id)["SK"]
+        with self._t.lock:
+            self._t.transfers.setdefault(transfer.tenant_id, []).append((sk, json.dumps(dataclasses.asdict(transfer))))
+
+    def history(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[TransferRecord]:
+        with self._t.lock:
+            rows = sorted(self._t.transfers.get(tenant_id, []), reverse=True)
+        before = keys.decode_cursor(cursor, ("PK", "SK"))["SK"] if cursor else None
+        rows = [r for r in rows if before is None or r[0] < before]
+        page = [TransferRecord(**json.loads(doc)) for _, doc in rows[:limit]]
+        more = len(rows) > limit
+        last_sk = rows[limit - 1][0] if more else None
+        next_cursor = keys.encode_cursor({"PK": keys.tenant_pk(tenant_id), "SK": last_sk}) if last_sk else None
+        return Page(items=page, cursor=next_cursor)
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -401,6 +483,11 @@ class MemoryStore:
         self._jobs = MemoryJobQueue(self._tables)
         self._tickets = MemoryTicketRepository(self._tables)
         self._qbo = MemoryQboConnections(self._tables)
+        self._records = MemorySyncRecords(self._tables)
+
+    @property
+    def records(self) -> MemorySyncRecords:
+        return self._records
 
     @property
     def qbo(self) -> MemoryQboConnections:

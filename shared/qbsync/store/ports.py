@@ -164,6 +164,49 @@ class QboConnection:
     version: int = 1
 
 
+SyncState = Literal["pending", "synced", "waiting", "blocked", "failed"]
+
+
+@dataclass
+class SyncRecord:
+    """One source record and where it stands in QuickBooks (T1-T4, T10): the latest content the SaaS app sent,
+    the QuickBooks object it is linked to, and why it is not there yet when it is not."""
+
+    tenant_id: str
+    kind: str  # customers | items | invoices | payments
+    source_id: str
+    content_hash: str  # of the latest accepted content
+    payload: dict[str, Any]
+    state: SyncState
+    created_at: str
+    updated_at: str
+    transfer_id: str = ""  # the latest transfer
+    target: str | None = None  # "qbo:<realm>" or "qbd:<connector>"
+    qb_id: str | None = None  # QBO Id / Desktop ListID or TxnID
+    qb_version: str | None = None  # QBO SyncToken / Desktop EditSequence
+    synced_hash: str | None = None  # the content hash QuickBooks has
+    synced_at: str | None = None
+    reason: dict[str, Any] | None = None  # {"code", "message", "action", "candidates"?, "waiting_for"?}
+    version: int = 1
+
+
+@dataclass
+class TransferRecord:
+    """One attempt to move a record into QuickBooks: the history V2 shows, newest first."""
+
+    tenant_id: str
+    transfer_id: str
+    kind: str
+    source_id: str
+    status: Literal["queued", "succeeded", "failed", "blocked", "waiting", "skipped"]
+    at: str
+    action: str = ""  # create | update | link | none
+    target: str | None = None
+    qb_id: str | None = None
+    code: str | None = None  # QuickBooks' code or qbsync's
+    message: str | None = None
+
+
 @dataclass
 class Page(Generic[T]):
     items: list[T]
@@ -253,6 +296,27 @@ class QboConnectionRepository(Protocol):
         """The tenant an OAuth ``state`` was issued to, deleting it (single use); None if unknown or expired."""
 
 
+class SyncRecordRepository(Protocol):
+    def get(self, tenant_id: str, kind: str, source_id: str) -> SyncRecord | None: ...
+
+    def create(self, record: SyncRecord) -> SyncRecord:
+        """``AlreadyExists`` if the record is known (then ``save`` it)."""
+
+    def save(self, record: SyncRecord) -> SyncRecord:
+        """Optimistic save; returns it with version + 1."""
+
+    def list(
+        self, tenant_id: str, kind: str, *, state: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[SyncRecord]:
+        """A tenant's records of one kind in source-id order, optionally only those in ``state``."""
+
+    def log(self, transfer: TransferRecord) -> None:
+        """Append to the transfer history."""
+
+    def history(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[TransferRecord]:
+        """The tenant's transfers, newest first."""
+
+
 class TicketRepository(Protocol):
     def create(self, ticket: Ticket) -> None: ...
 
@@ -302,6 +366,9 @@ class Store(Protocol):
 
     @property
     def qbo(self) -> QboConnectionRepository: ...
+
+    @property
+    def records(self) -> SyncRecordRepository: ...
 
     @property
     def claims(self) -> UniqueClaims: ...
