@@ -34,6 +34,15 @@ from qbsync.qbo.connection import AuthorizationUrl, ConnectionTest, QboConnectio
 from qbsync.qbwc.qwc import APP_NAME, qwc_document, qwc_filename
 from qbsync.qbwc.soap import dispatch
 from qbsync.qbwc.wsdl import support_page_html, wsdl_document
+from qbsync.sync.ingest import (
+    AcceptedList,
+    MatchIssueList,
+    RecordView,
+    ResolveRequest,
+    TransferList,
+    record_view,
+)
+from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
 from qbsync.tenancy import settings_of
 
 app = Chalice(app_name="qbsync", configure_logs=False)  # Powertools owns the "qbsync" logger (JSON, redacted)
@@ -350,3 +359,125 @@ def web_connector_wsdl(ctx: ViewContext) -> Response:
 )
 def web_connector_support(ctx: ViewContext) -> Response:
     return Response(body=support_page_html(APP_NAME), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+# --- records in (T1-T4) and their state out (V2, V3) -------------------------------------------------------
+
+
+@api.route(
+    "/v1/customers",
+    "POST",
+    summary="Send customers to QuickBooks (one or a list)",
+    body="json",
+    schema=SourceCustomer,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_customers(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "customers", ctx.body)
+
+
+@api.route(
+    "/v1/items",
+    "POST",
+    summary="Send items/services to QuickBooks (one or a list)",
+    body="json",
+    schema=SourceItem,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_items(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "items", ctx.body)
+
+
+@api.route(
+    "/v1/invoices",
+    "POST",
+    summary="Send invoices to QuickBooks (one or a list)",
+    body="json",
+    schema=SourceInvoice,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_invoices(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "invoices", ctx.body)
+
+
+@api.route(
+    "/v1/payments",
+    "POST",
+    summary="Send payments to QuickBooks (one or a list)",
+    body="json",
+    schema=SourcePayment,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_payments(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "payments", ctx.body)
+
+
+@api.route("/v1/customers/{record_id}", "GET", summary="A customer's sync state", response=RecordView, tag="records")
+def get_customer(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "customers", record_id))
+
+
+@api.route("/v1/items/{record_id}", "GET", summary="An item's sync state", response=RecordView, tag="records")
+def get_item(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "items", record_id))
+
+
+@api.route("/v1/invoices/{record_id}", "GET", summary="An invoice's sync state", response=RecordView, tag="records")
+def get_invoice(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "invoices", record_id))
+
+
+@api.route("/v1/payments/{record_id}", "GET", summary="A payment's sync state", response=RecordView, tag="records")
+def get_payment(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "payments", record_id))
+
+
+@api.route(
+    "/v1/transfers",
+    "GET",
+    summary="Transfer history, newest first (filter by kind, status, id)",
+    response=TransferList,
+    tag="records",
+    query=(
+        QueryParam("kind", "customers, items, invoices or payments"),
+        QueryParam("status", "e.g. failed"),
+        QueryParam("id", "one record's id"),
+        QueryParam("limit", "page size, 1-500", "integer"),
+        QueryParam("cursor", "from the previous page"),
+    ),
+)
+def transfers(ctx: ViewContext) -> TransferList:
+    query = ctx.request.query
+    return ctx.services.issues.transfers(
+        ctx.tenant,
+        kind=str_param(query, "kind", max_length=20),
+        status=str_param(query, "status", max_length=20),
+        record_id=str_param(query, "id", max_length=64),
+        limit=int_param(query, "limit", default=100, minimum=1, maximum=500),
+        cursor=str_param(query, "cursor"),
+    )
+
+
+@api.route("/v1/match-issues", "GET", summary="Open match issues", response=MatchIssueList, tag="records")
+def match_issues(ctx: ViewContext) -> MatchIssueList:
+    return ctx.services.issues.match_issues(ctx.tenant)
+
+
+@api.route(
+    "/v1/match-issues/{issue_id}/resolve",
+    "POST",
+    summary="Resolve a match issue by linking the QuickBooks record (waiting records then flow)",
+    request=ResolveRequest,
+    response=RecordView,
+    tag="records",
+)
+def resolve_match_issue(ctx: ViewContext, issue_id: str) -> RecordView:
+    return record_view(ctx.services.issues.resolve(ctx.tenant, issue_id, ctx.body.quickbooks_id))

@@ -211,6 +211,8 @@ def resolve(obj: dict[str, Any], path: str) -> Any:
         current = current[key]
     if isinstance(current, dict) and "value" in current:
         return current["value"]
+    if isinstance(current, dict) and "Address" in current:  # PrimaryEmailAddr: QBO filters on the address
+        return current["Address"]
     return current
 
 

@@ -82,8 +82,16 @@ def get_dispatcher() -> TransferDispatcher:
         from qbsync.api.services import get_services
         from qbsync.qbo.connection import INITIAL_IMPORT
 
+        def initial_import(message: TransferMessage, meta: MessageMeta) -> dict[str, Any] | None:
+            services = get_services()
+            outcome = services.qbo.initial_import(message, meta)
+            outcome["released"] = services.issues.release_on_connect(message.tenant_id)
+            return outcome
+
         dispatcher = TransferDispatcher()
-        dispatcher.register(INITIAL_IMPORT, lambda message, meta: get_services().qbo.initial_import(message, meta))
+        dispatcher.register(INITIAL_IMPORT, initial_import)
+        for kind in ("customers", "items", "invoices", "payments"):
+            dispatcher.register(f"sync.{kind}", lambda message, meta: get_services().sync.handle(message, meta))
         _dispatcher = dispatcher
     return _dispatcher
 

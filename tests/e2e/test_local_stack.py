@@ -337,3 +337,194 @@ def test_quickbooks_online_reconnects_after_invalid_grant(stack: LocalStack) -> 
     again = connect()
     assert again["realm_id"] == first["realm_id"] and again["company_name"] == first["company_name"]
     assert requests.post(f"{base}/v1/qbo/connection/test", headers=auth, timeout=30).json()["ok"] is True
+
+
+def test_records_flow_to_quickbooks_online_with_matching_dependencies_and_payments(stack: LocalStack) -> None:
+    """Issue 5 on the local stack: customers (matched by email or created), items, invoices with discounts and
+    payments reach the emulator once each, balances are right, the API reports every record synced."""
+    from decimal import Decimal
+
+    emulator = stack.qbo_emulator
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": "Sync Co"}, headers=admin, timeout=10).json()["api_key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    requests.patch(
+        f"{base}/v1/tenant/settings",
+        json={"auto_create_customers": True, "auto_create_items": True, "income_account": "Services"},
+        headers=auth,
+        timeout=10,
+    )
+    realm = emulator.add_company(name="Sync Books")
+    emulator.authorize_realm = realm
+    url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
+    requests.get(requests.get(url, allow_redirects=False, timeout=10).headers["Location"], timeout=30)
+    company = emulator.company(realm)
+    # One customer already exists in QuickBooks with the billing email of source customer c-0: it is linked.
+    company.entities["Customer"]["900"] = {
+        "Id": "900",
+        "SyncToken": "0",
+        "DisplayName": "Existing Zero",
+        "PrimaryEmailAddr": {"Address": "c0@example.com"},
+        "Active": True,
+    }
+
+    customers = [{"id": f"c-{i}", "name": f"Sync Customer {i}", "email": f"c{i}@example.com"} for i in range(12)]
+    items = [{"id": f"i-{i}", "name": f"Service {i}", "sku": f"SKU-{i}", "price": "25.00"} for i in range(4)]
+    invoices = [
+        {
+            "id": f"inv-{i}",
+            "customer_id": f"c-{i % 12}",
+            "doc_number": f"S-{i:04d}",
+            "date": "2026-11-01",
+            "lines": [
+                {"item_id": f"i-{i % 4}", "quantity": "2", "rate": "25.00"},
+                {"item_id": f"i-{(i + 1) % 4}", "quantity": "1", "rate": "10.50"},
+            ],
+            "discount": {"percent": "10"} if i % 3 == 0 else None,
+            "total": "54.45" if i % 3 == 0 else "60.50",
+        }
+        for i in range(30)
+    ]
+    for invoice in invoices:
+        if invoice["discount"] is None:
+            del invoice["discount"]
+    payments = [
+        {
+            "id": f"pay-{i}",
+            "customer_id": f"c-{i % 12}",
+            "date": "2026-11-05",
+            "amount": invoices[i]["total"],
+            "applied_to": [{"invoice_id": f"inv-{i}", "amount": invoices[i]["total"]}],
+        }
+        for i in range(10)
+    ]
+    # Out of order on purpose: invoices and payments first — they wait for their customers and items.
+    for kind, body in (("invoices", invoices), ("payments", payments), ("customers", customers), ("items", items)):
+        answer = requests.post(f"{base}/v1/{kind}", json=body, headers=auth, timeout=60)
+        assert answer.status_code == 202, answer.text
+    again = requests.post(f"{base}/v1/customers", json=customers, headers=auth, timeout=60).json()
+    assert {t["status"] for t in again["transfers"]} == {"unchanged"}  # re-posting the same content is a no-op
+
+    def state(kind: str, record_id: str) -> dict:
+        return requests.get(f"{base}/v1/{kind}/{record_id}", headers=auth, timeout=10).json()
+
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if all(state("payments", p["id"])["state"] == "synced" for p in payments) and all(
+            state("invoices", i["id"])["state"] == "synced" for i in invoices
+        ):
+            break
+        time.sleep(1)
+    states = {
+        r["id"]: state(k, r["id"])
+        for k, rs in (("customers", customers), ("items", items), ("invoices", invoices), ("payments", payments))
+        for r in rs
+    }
+    assert {s["state"] for s in states.values()} == {"synced"}, [s for s in states.values() if s["state"] != "synced"]
+    assert states["c-0"]["quickbooks_id"] == "900"  # matched by billing email, not created
+    created = [c for c in company.entities["Customer"].values() if c["DisplayName"].startswith("Sync Customer")]
+    assert len(created) == 11 and len(company.entities["Invoice"]) == 30 and len(company.entities["Payment"]) == 10
+    for invoice in invoices:
+        qb = company.entities["Invoice"][states[invoice["id"]]["quickbooks_id"]]
+        paid = int(invoice["id"].split("-")[1]) < 10
+        assert Decimal(str(qb["TotalAmt"])) == Decimal(invoice["total"])
+        assert Decimal(str(qb["Balance"])) == (Decimal(0) if paid else Decimal(invoice["total"]))
+    history = requests.get(
+        f"{base}/v1/transfers",
+        params={"kind": "invoices", "status": "succeeded", "limit": 500},
+        headers=auth,
+        timeout=10,
+    ).json()["items"]
+    assert {t["id"] for t in history} >= {i["id"] for i in invoices}
+
+
+def test_match_issues_block_records_and_resolving_releases_the_waiting_invoice(stack: LocalStack) -> None:
+    """Issue 5's crafted cases: each match-issue type is raised; resolving one syncs its waiting invoice."""
+    emulator = stack.qbo_emulator
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": "Match Co"}, headers=admin, timeout=10).json()["api_key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    realm = emulator.add_company(name="Match Books")
+    emulator.authorize_realm = realm
+    url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
+    requests.get(requests.get(url, allow_redirects=False, timeout=10).headers["Location"], timeout=30)
+    company = emulator.company(realm)
+    for qb_id, name in (("701", "Twin A"), ("702", "Twin B")):  # two QuickBooks customers share one email
+        company.entities["Customer"][qb_id] = {
+            "Id": qb_id,
+            "SyncToken": "0",
+            "DisplayName": name,
+            "Active": True,
+            "PrimaryEmailAddr": {"Address": "twins@example.com"},
+        }
+    company.entities["Item"]["801"] = {
+        "Id": "801",
+        "SyncToken": "0",
+        "Name": "Known",
+        "Sku": "KNOWN",
+        "Active": True,
+        "Type": "Service",
+    }
+
+    posts = {
+        "customers": [
+            {"id": "no-email", "name": "No Email"},
+            {"id": "unknown", "name": "Unknown", "email": "nobody@example.com"},
+            {"id": "twins", "name": "Twins", "email": "twins@example.com"},
+        ],
+        "items": [
+            {"id": "no-sku", "name": "No SKU"},
+            {"id": "lost", "name": "Lost", "sku": "NOPE"},
+            {"id": "known", "name": "Known", "sku": "KNOWN"},
+        ],
+        "invoices": [
+            {
+                "id": "waits",
+                "customer_id": "twins",
+                "date": "2026-11-02",
+                "lines": [{"item_id": "known", "quantity": "1", "rate": "40.00"}],
+            }
+        ],
+    }
+    for kind, body in posts.items():
+        assert requests.post(f"{base}/v1/{kind}", json=body, headers=auth, timeout=30).status_code == 202
+
+    def issues() -> dict[str, dict]:
+        return {i["id"]: i for i in requests.get(f"{base}/v1/match-issues", headers=auth, timeout=10).json()["items"]}
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(issues()) < 5:
+        time.sleep(0.5)
+    found = issues()
+    assert {k: v["code"] for k, v in found.items()} == {
+        "customers:no-email": "customer_missing_email",
+        "customers:unknown": "customer_not_found",
+        "customers:twins": "customer_email_shared",
+        "items:no-sku": "item_missing_sku",
+        "items:lost": "item_not_found",
+    }
+    assert {c["quickbooks_id"] for c in found["customers:twins"]["candidates"]} == {"701", "702"}
+    waiting = requests.get(f"{base}/v1/invoices/waits", headers=auth, timeout=10).json()
+    assert waiting["state"] == "waiting" and "customers:twins" in waiting["reason"]["waiting_for"]
+
+    wrong = requests.post(
+        f"{base}/v1/match-issues/customers:twins/resolve", json={"quickbooks_id": "999"}, headers=auth, timeout=10
+    )
+    assert wrong.status_code == 422
+    resolved = requests.post(
+        f"{base}/v1/match-issues/customers:twins/resolve", json={"quickbooks_id": "702"}, headers=auth, timeout=10
+    ).json()
+    assert resolved["state"] == "synced" and resolved["quickbooks_id"] == "702"
+    deadline = time.monotonic() + 60
+    invoice = {}
+    while time.monotonic() < deadline:
+        invoice = requests.get(f"{base}/v1/invoices/waits", headers=auth, timeout=10).json()
+        if invoice["state"] == "synced":
+            break
+        time.sleep(0.5)
+    assert invoice["state"] == "synced", invoice
+    qb_invoice = company.entities["Invoice"][invoice["quickbooks_id"]]
+    assert qb_invoice["CustomerRef"]["value"] == "702"
+    assert "customers:twins" not in issues()

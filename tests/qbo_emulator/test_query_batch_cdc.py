@@ -120,3 +120,9 @@ def test_query_variants(api: Api) -> None:
     )
     assert response.json()["QueryResponse"]["Item"][0]["Sku"] == "W-1"
     assert fault_error(api.get("customer"))["code"] == "500"  # a read needs an id
+
+
+def test_customers_are_queried_by_their_email_address(api: Api) -> None:
+    api.create("Customer", {"DisplayName": "Mail Match", "PrimaryEmailAddr": {"Address": "match@example.com"}})
+    found = api.query("SELECT * FROM Customer WHERE PrimaryEmailAddr = 'match@example.com'").json()
+    assert [c["DisplayName"] for c in found["QueryResponse"]["Customer"]] == ["Mail Match"]

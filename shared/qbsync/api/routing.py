@@ -35,7 +35,7 @@ from qbsync.models import Problem, validate_model
 from qbsync.observability import get_logger, get_metrics
 
 Auth = Literal["none", "admin", "tenant"]
-BodyKind = Literal["none", "model", "object", "raw"]
+BodyKind = Literal["none", "model", "object", "json", "raw"]
 View = Callable[..., Any]
 
 
@@ -61,6 +61,7 @@ class Operation:
     query: tuple[QueryParam, ...] = ()
     response_media_type: str = "application/json"
     max_body_bytes: int | None = None  # None: the settings' cap for JSON bodies
+    schema: type[BaseModel] | None = None  # documents a "json" body (validated by the view)
 
 
 @dataclass
@@ -99,6 +100,7 @@ class RestApi:
         query: tuple[QueryParam, ...] = (),
         response_media_type: str = "application/json",
         max_body_bytes: int | None = None,
+        schema: type[BaseModel] | None = None,
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
             operation = Operation(
@@ -115,6 +117,7 @@ class RestApi:
                 query=query,
                 response_media_type=response_media_type,
                 max_body_bytes=max_body_bytes,
+                schema=schema,
             )
             self.operations.append(operation)
 
@@ -165,6 +168,8 @@ class RestApi:
                 parsed = ctx.json()
                 if not isinstance(parsed, dict):
                     raise ValidationFailed([], "The body must be a JSON object.")
+            elif operation.body == "json":
+                parsed = ctx.json()
             result = view(ViewContext(request=ctx, services=services, body=parsed), **path_params)
             response = result if isinstance(result, Response) else json_response(result, operation.status)
         except QbsyncError as error:
@@ -200,7 +205,7 @@ class RestApi:
     def openapi(self) -> dict[str, Any]:
         models: set[type[BaseModel]] = {Problem}
         for op in self.operations:
-            models.update(m for m in (op.request, op.response) if m is not None)
+            models.update(m for m in (op.request, op.response, op.schema) if m is not None)
         ordered = sorted(models, key=lambda m: m.__name__)
         _, schema = models_json_schema(
             [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
@@ -236,6 +241,15 @@ class RestApi:
                 item["description"] = "Admin key required." if op.auth == "admin" else "Tenant API key required."
             if op.body == "model" and op.request is not None:
                 item["requestBody"] = {"required": True, **_media(op.request, "application/json", "")}
+            elif op.body == "json" and op.schema is not None:
+                schema = {"$ref": f"#/components/schemas/{op.schema.__name__}"}
+                item["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"oneOf": [schema, {"type": "array", "items": schema}]}}
+                    },
+                    "description": "One record or a list of up to 500.",
+                }
             elif op.body == "raw":
                 item["requestBody"] = {"required": True, "content": {op.response_media_type: {}}}
             elif op.body == "object":

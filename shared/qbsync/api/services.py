@@ -17,6 +17,8 @@ from qbsync.queue import SqsTransferQueue, TransferQueue
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
+from qbsync.sync.ingest import IngestService, IssueService
+from qbsync.sync.worker import SyncWorker
 from qbsync.tenancy import AdminAuthenticator, TenantService
 
 
@@ -32,6 +34,9 @@ class Services:
     tokens: TokenManager
     qbo: QboConnectionService
     events: EventPublisher
+    ingest: IngestService
+    issues: IssueService
+    sync: SyncWorker
 
     @classmethod
     def build(
@@ -48,9 +53,10 @@ class Services:
         events = events or EventBridgePublisher(settings)
         oauth = oauth or OAuthProvider(settings)
         tokens = TokenManager(store, cipher or KmsTokenCipher(settings), oauth, events)
-        qbo = QboConnectionService(
-            store, tokens, oauth, queue or SqsTransferQueue(settings), events, company_reader(settings)
-        )
+        queue = queue or SqsTransferQueue(settings)
+        qbo = QboConnectionService(store, tokens, oauth, queue, events, company_reader(settings))
+        ingest = IngestService(store, queue)
+        issues = IssueService(store, ingest)
         return cls(
             settings=settings,
             store=store,
@@ -62,6 +68,9 @@ class Services:
             tokens=tokens,
             qbo=qbo,
             events=events,
+            ingest=ingest,
+            issues=issues,
+            sync=SyncWorker(store, tokens, issues, events, settings),
         )
 
 

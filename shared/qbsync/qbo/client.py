@@ -46,6 +46,7 @@ from qbsync.qbo.errors import (
     fault_from_json,
     fault_from_xml,
 )
+from qbsync.qbo.jsonbody import dumps
 from qbsync.qbo.limiter import DynamoRealmLimiter, NoLimiter, RealmLimiter
 from qbsync.qbo.requestids import (
     MAX_BATCH_ITEM_ID,
@@ -426,7 +427,7 @@ class QboClient:
         data: bytes | None = None
         content_type: str | None = None
         if json_body is not None:
-            data, content_type = json.dumps(json_body, separators=(",", ":")).encode("utf-8"), "application/json"
+            data, content_type = dumps(json_body).encode("utf-8"), "application/json"
         elif text_body is not None:
             data, content_type = text_body.encode("utf-8"), "application/text"
 

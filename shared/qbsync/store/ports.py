@@ -190,6 +190,9 @@ class SyncRecord:
     version: int = 1
 
 
+TransferStatus = Literal["queued", "succeeded", "failed", "blocked", "waiting", "skipped"]
+
+
 @dataclass
 class TransferRecord:
     """One attempt to move a record into QuickBooks: the history V2 shows, newest first."""
@@ -198,7 +201,7 @@ class TransferRecord:
     transfer_id: str
     kind: str
     source_id: str
-    status: Literal["queued", "succeeded", "failed", "blocked", "waiting", "skipped"]
+    status: TransferStatus
     at: str
     action: str = ""  # create | update | link | none
     target: str | None = None

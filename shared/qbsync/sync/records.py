@@ -30,6 +30,10 @@ class StrictRecord(StrictModel):
     """Unknown fields and wrong types are refused with the field named (amounts and dates excepted, above)."""
 
 
+class SourceRecord(StrictRecord):
+    id: SourceId = Field(description="The SaaS app's own id for the record.")
+
+
 class Address(StrictRecord):
     line1: ShortText | None = None
     line2: ShortText | None = None
@@ -40,8 +44,7 @@ class Address(StrictRecord):
     country: ShortText | None = None
 
 
-class SourceCustomer(StrictRecord):
-    id: SourceId
+class SourceCustomer(SourceRecord):
     name: ShortText = Field(description="Display name; QuickBooks' customer name.")
     email: Email | None = Field(None, description="Billing email: how customers are matched to QuickBooks (T1).")
     company_name: ShortText | None = None
@@ -57,8 +60,7 @@ class SourceCustomer(StrictRecord):
     notes: Memo | None = None
 
 
-class SourceItem(StrictRecord):
-    id: SourceId
+class SourceItem(SourceRecord):
     name: ShortText
     sku: ShortText | None = Field(None, description="How items are matched to QuickBooks (T2).")
     description: Text | None = None
@@ -103,8 +105,7 @@ class Discount(StrictRecord):
         return self
 
 
-class SourceInvoice(StrictRecord):
-    id: SourceId
+class SourceInvoice(SourceRecord):
     customer_id: SourceId
     doc_number: Annotated[str, StringConstraints(min_length=1, max_length=21)] | None = None
     date: Day
@@ -150,8 +151,7 @@ class PaymentApplication(StrictRecord):
     amount: Annotated[Money, Field(gt=0)]
 
 
-class SourcePayment(StrictRecord):
-    id: SourceId
+class SourcePayment(SourceRecord):
     customer_id: SourceId
     date: Day
     amount: Annotated[Money, Field(gt=0)]
@@ -171,7 +171,7 @@ class SourcePayment(StrictRecord):
 
 
 RecordKind = Literal["customers", "items", "invoices", "payments"]
-RECORD_MODELS: dict[str, type[StrictRecord]] = {
+RECORD_MODELS: dict[str, type[SourceRecord]] = {
     "customers": SourceCustomer,
     "items": SourceItem,
     "invoices": SourceInvoice,

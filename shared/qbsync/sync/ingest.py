@@ -1,0 +1,392 @@
+"""Accepting records from the SaaS app (T1-T4, T9, T10): validate, store, route, enqueue — in that order, so a 202
+means the record is stored and on its way (or visibly waiting), never lost.
+
+Re-posting a record with the same content is a no-op (same transfer); changed content becomes a new transfer that
+updates QuickBooks. Each record is routed to its tenant's QuickBooks: the QBO connection, else the Desktop connector
+for its organization (or the default one). With neither, the record waits and flows once one is connected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import replace
+from typing import Annotated, Any
+
+from pydantic import StringConstraints, ValidationError
+
+from qbsync.clock import Clock, SystemClock, iso
+from qbsync.errors import AlreadyExists, ConcurrentModification, FieldError, NotFound, ValidationFailed
+from qbsync.models import StrictModel, field_errors
+from qbsync.queue import TransferQueue
+from qbsync.store.ports import Store, SyncRecord, SyncState, Tenant, TransferRecord
+from qbsync.sync.records import RECORD_MODELS, SourceRecord
+from qbsync.transfers import TransferMessage
+
+MAX_RECORDS_PER_POST = 500
+
+
+class Accepted(StrictModel):
+    id: str
+    transfer_id: str
+    status: str  # queued | unchanged | waiting
+
+
+class AcceptedList(StrictModel):
+    transfers: list[Accepted]
+
+
+class RecordView(StrictModel):
+    id: str
+    kind: str
+    state: str
+    quickbooks_id: str | None
+    transfer_id: str
+    target: str | None
+    reason: dict[str, Any] | None
+    updated_at: str
+    synced_at: str | None
+
+
+def record_view(record: SyncRecord) -> RecordView:
+    return RecordView(
+        id=record.source_id,
+        kind=record.kind,
+        state=record.state,
+        quickbooks_id=record.qb_id,
+        transfer_id=record.transfer_id,
+        target=record.target,
+        reason=record.reason,
+        updated_at=record.updated_at,
+        synced_at=record.synced_at,
+    )
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def validate_records(kind: str, body: Any) -> list[SourceRecord]:
+    """One object or a list of them; every error names the record's index and field."""
+    model = RECORD_MODELS[kind]
+    items = body if isinstance(body, list) else [body]
+    if not items:
+        raise ValidationFailed([FieldError("body", "send one record or a non-empty list")])
+    if len(items) > MAX_RECORDS_PER_POST:
+        raise ValidationFailed([FieldError("body", f"at most {MAX_RECORDS_PER_POST} records per request")])
+    errors: list[FieldError] = []
+    records: list[SourceRecord] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        prefix = str(index) if isinstance(body, list) else ""
+        try:
+            record = model.model_validate(item)
+        except ValidationError as exc:  # every field named with the record's index in front
+            errors += field_errors(exc, prefix)
+            continue
+        source_id = record.id
+        if source_id in seen:
+            errors.append(FieldError(f"{prefix}.id" if prefix else "id", f"{source_id!r} appears twice"))
+        seen.add(source_id)
+        records.append(record)
+    if errors:
+        raise ValidationFailed(errors)
+    return records
+
+
+class Router:
+    """Which QuickBooks a tenant's record goes to."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def target(self, tenant_id: str, organization_id: str | None = None) -> str | None:
+        connection = self.store.qbo.get(tenant_id)
+        if connection is not None and connection.status in ("connecting", "connected"):
+            return f"qbo:{connection.realm_id}"
+        if organization_id:
+            mapped = self.store.connectors.organization_connector(tenant_id, organization_id)
+            if mapped and self.store.connectors.get(tenant_id, mapped):
+                return f"qbd:{mapped}"
+        default = next((c for c in self.store.connectors.list(tenant_id) if c.is_default and c.enabled), None)
+        return f"qbd:{default.connector_id}" if default else None
+
+
+class IngestService:
+    def __init__(self, store: Store, queue: TransferQueue, clock: Clock | None = None) -> None:
+        self.store = store
+        self.queue = queue
+        self.router = Router(store)
+        self.clock = clock or SystemClock()
+
+    def accept(self, tenant: Tenant, kind: str, body: Any) -> AcceptedList:
+        records = validate_records(kind, body)
+        return AcceptedList(transfers=[self._accept_one(tenant.tenant_id, kind, r) for r in records])
+
+    def get(self, tenant: Tenant, kind: str, source_id: str) -> SyncRecord:
+        found = self.store.records.get(tenant.tenant_id, kind, source_id)
+        if found is None:
+            raise NotFound(f"No {kind[:-1]} {source_id!r} has been received.")
+        return found
+
+    def _accept_one(self, tenant_id: str, kind: str, record: SourceRecord) -> Accepted:
+        payload = record.model_dump(mode="json", exclude_none=True)
+        digest = content_hash(payload)
+        source_id = str(payload["id"])
+        now = iso(self.clock.now())
+        for _ in range(8):
+            existing = self.store.records.get(tenant_id, kind, source_id)
+            if existing is not None and existing.content_hash == digest and existing.state != "failed":
+                return Accepted(id=source_id, transfer_id=existing.transfer_id, status="unchanged")
+            transfer_id = "x_" + secrets.token_hex(10)
+            target = self.router.target(tenant_id, payload.get("organization_id"))
+            state: SyncState = "pending" if target else "waiting"
+            reason = (
+                None
+                if target
+                else {
+                    "code": "not_connected",
+                    "message": "No QuickBooks is connected yet; the record is sent once one is.",
+                    "action": "Connect QuickBooks Online or add a Web Connector connector.",
+                }
+            )
+            try:
+                if existing is None:
+                    stored = self.store.records.create(
+                        SyncRecord(
+                            tenant_id=tenant_id,
+                            kind=kind,
+                            source_id=source_id,
+                            content_hash=digest,
+                            payload=payload,
+                            state=state,
+                            created_at=now,
+                            updated_at=now,
+                            transfer_id=transfer_id,
+                            target=target,
+                            reason=reason,
+                        )
+                    )
+                else:
+                    stored = self.store.records.save(
+                        replace(
+                            existing,
+                            content_hash=digest,
+                            payload=payload,
+                            state=state,
+                            updated_at=now,
+                            transfer_id=transfer_id,
+                            target=target,
+                            reason=reason,
+                        )
+                    )
+            except (ConcurrentModification, AlreadyExists):
+                continue  # the same record posted twice at once: re-read and decide again
+            self.store.records.log(
+                TransferRecord(
+                    tenant_id,
+                    transfer_id,
+                    kind,
+                    source_id,
+                    "queued" if target else "waiting",
+                    now,
+                    target=target,
+                    message=None if target else "waiting for a QuickBooks connection",
+                )
+            )
+            if target:
+                self.enqueue(stored)
+            return Accepted(id=source_id, transfer_id=transfer_id, status="queued" if target else "waiting")
+        raise ConcurrentModification(f"{kind} {source_id!r} is changing too often; try again.")
+
+    def enqueue(self, record: SyncRecord) -> None:
+        assert record.target is not None
+        self.queue.send(
+            TransferMessage(
+                tenant_id=record.tenant_id,
+                transfer_id=record.transfer_id,
+                kind=f"sync.{record.kind}",
+                target="qbo" if record.target.startswith("qbo:") else "qbd",
+                payload={"source_id": record.source_id, "content_hash": record.content_hash},
+            ),
+            group_id=f"{record.tenant_id}:{record.target}",
+            # The version changes with every state change, so a record released again (it waited for a customer,
+            # then for an item) is not dropped by SQS's 5-minute de-duplication; redeliveries of one message are
+            # harmless anyway (the worker skips content that is already in QuickBooks).
+            deduplication_id=f"{record.transfer_id}-{record.version}",
+        )
+
+
+class MatchIssue(StrictModel):
+    id: str  # "<kind>:<source id>"
+    kind: str
+    record_id: str
+    code: str
+    message: str
+    action: str
+    candidates: list[dict[str, Any]] = []
+
+
+class MatchIssueList(StrictModel):
+    items: list[MatchIssue]
+
+
+class ResolveRequest(StrictModel):
+    quickbooks_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class TransferView(StrictModel):
+    transfer_id: str
+    kind: str
+    id: str
+    status: str
+    at: str
+    action: str
+    target: str | None
+    quickbooks_id: str | None
+    code: str | None
+    message: str | None
+
+
+class TransferList(StrictModel):
+    items: list[TransferView]
+    cursor: str | None = None
+
+
+MATCHABLE = ("customers", "items")
+
+
+class IssueService:
+    """Match issues (V3), resolving them (T1, T2), the transfer history (V2), and releasing waiting records."""
+
+    def __init__(self, store: Store, ingest: IngestService, clock: Clock | None = None) -> None:
+        self.store = store
+        self.ingest = ingest
+        self.clock = clock or SystemClock()
+
+    def match_issues(self, tenant: Tenant) -> MatchIssueList:
+        issues: list[MatchIssue] = []
+        for kind in MATCHABLE:
+            cursor = None
+            for _ in range(1000):
+                page = self.store.records.list(tenant.tenant_id, kind, state="blocked", limit=100, cursor=cursor)
+                for r in page.items:
+                    reason = r.reason or {}
+                    issues.append(
+                        MatchIssue(
+                            id=f"{kind}:{r.source_id}",
+                            kind=kind,
+                            record_id=r.source_id,
+                            code=str(reason.get("code")),
+                            message=str(reason.get("message", "")),
+                            action=str(reason.get("action", "")),
+                            candidates=list(reason.get("candidates", [])),
+                        )
+                    )
+                cursor = page.cursor
+                if cursor is None:
+                    break
+        return MatchIssueList(items=issues)
+
+    def resolve(self, tenant: Tenant, issue_id: str, quickbooks_id: str) -> SyncRecord:
+        """Link the record to the QuickBooks object the user picked; whatever waited for it is released."""
+        kind, _, source_id = issue_id.partition(":")
+        if kind not in MATCHABLE or not source_id:
+            raise NotFound(f"No match issue {issue_id!r}.")
+        record = self.store.records.get(tenant.tenant_id, kind, source_id)
+        if record is None or record.state != "blocked":
+            raise NotFound(f"No open match issue {issue_id!r}.")
+        candidates = {str(c.get("quickbooks_id")) for c in (record.reason or {}).get("candidates", [])}
+        if candidates and quickbooks_id not in candidates:
+            raise ValidationFailed([FieldError("quickbooks_id", f"pick one of {', '.join(sorted(candidates))}")])
+        now = iso(self.clock.now())
+        linked = self.store.records.save(
+            replace(
+                record,
+                state="synced",
+                qb_id=quickbooks_id,
+                qb_version=None,
+                synced_hash=record.content_hash,
+                synced_at=now,
+                updated_at=now,
+                reason=None,
+            )
+        )
+        self.store.records.log(
+            TransferRecord(
+                tenant.tenant_id,
+                record.transfer_id,
+                kind,
+                source_id,
+                "succeeded",
+                now,
+                action="link",
+                target=record.target,
+                qb_id=quickbooks_id,
+                message="linked by hand",
+            )
+        )
+        self.release(tenant.tenant_id, lambda waiting: f"{kind}:{source_id}" in waiting.get("waiting_for", []))
+        return linked
+
+    def release(self, tenant_id: str, wanted: Any) -> int:
+        """Queue again the waiting records whose reason satisfies ``wanted(reason)``; returns how many."""
+        released = 0
+        for kind in RECORD_MODELS:
+            cursor = None
+            for _ in range(1000):
+                page = self.store.records.list(tenant_id, kind, state="waiting", limit=100, cursor=cursor)
+                for record in page.items:
+                    if wanted(record.reason or {}):
+                        target = record.target or self.ingest.router.target(
+                            tenant_id, record.payload.get("organization_id")
+                        )
+                        if target is None:
+                            continue
+                        if target != record.target:
+                            record = self.store.records.save(replace(record, target=target, state="pending"))
+                        self.ingest.enqueue(record)
+                        released += 1
+                cursor = page.cursor
+                if cursor is None:
+                    break
+        return released
+
+    def release_on_connect(self, tenant_id: str) -> int:
+        """QuickBooks is connected now: send everything that waited for a connection."""
+        return self.release(
+            tenant_id, lambda reason: reason.get("code") in ("not_connected", "qbo_needs_reauth", "qbo_not_connected")
+        )
+
+    def transfers(
+        self,
+        tenant: Tenant,
+        *,
+        kind: str | None,
+        status: str | None,
+        record_id: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> TransferList:
+        page = self.store.records.history(tenant.tenant_id, limit=limit, cursor=cursor)
+        items = [
+            TransferView(
+                transfer_id=t.transfer_id,
+                kind=t.kind,
+                id=t.source_id,
+                status=t.status,
+                at=t.at,
+                action=t.action,
+                target=t.target,
+                quickbooks_id=t.qb_id,
+                code=t.code,
+                message=t.message,
+            )
+            for t in page.items
+            if (kind is None or t.kind == kind)
+            and (status is None or t.status == status)
+            and (record_id is None or t.source_id == record_id)
+        ]
+        return TransferList(items=items, cursor=page.cursor)

@@ -1,0 +1,405 @@
+"""Moving one record into QuickBooks (the transfer worker's ``sync.<kind>`` messages).
+
+Idempotent under redelivery: a record whose synced content already equals its current content is a no-op; every
+QBO write carries a requestid derived from (tenant, realm, kind, id, content) so a retried write is de-duplicated
+by Intuit; the QuickBooks id is stored before the message is acknowledged. Order: an invoice waits for its customer
+and items, a payment for its invoices; when a record syncs, whatever waited for it is queued again (T3, T4).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from qbsync.clock import iso
+from qbsync.errors import ConcurrentModification, QbsyncError
+from qbsync.events import EventPublisher
+from qbsync.models import TenantSettings
+from qbsync.observability import get_logger
+from qbsync.qbo import errors as qbo_errors
+from qbsync.qbo.client import QboClient
+from qbsync.qbo.requestids import request_id
+from qbsync.qbo.tokens import NeedsReauth, NotConnected, TokenManager
+from qbsync.settings import Settings
+from qbsync.store.ports import Store, SyncRecord, SyncState, TransferRecord, TransferStatus
+from qbsync.sync import mapping
+from qbsync.sync.ingest import IssueService
+from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
+from qbsync.tenancy import settings_of
+from qbsync.transfers import MessageMeta, TransferMessage
+
+EVENT_ON_SYNC = {
+    "invoices": "invoice.synced",
+    "payments": "payment.synced",
+    "customers": "customer.synced",
+    "items": "item.synced",
+}
+LIST_CACHE_SECONDS = 60.0
+TRANSFER_STATUS: dict[str, TransferStatus] = {
+    "synced": "succeeded",
+    "failed": "failed",
+    "blocked": "blocked",
+    "waiting": "waiting",
+    "pending": "queued",
+}
+QBO_ENTITY = {"customers": "Customer", "items": "Item", "invoices": "Invoice", "payments": "Payment"}
+
+
+class Blocked(Exception):
+    """The record cannot go to QuickBooks until someone acts (a match issue or a configuration issue)."""
+
+    def __init__(self, code: str, message: str, action: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.reason = {"code": code, "message": message, "action": action, **extra}
+
+
+class Waiting(Exception):
+    def __init__(self, waiting_for: list[str], message: str) -> None:
+        super().__init__(message)
+        self.reason = {
+            "code": "waiting",
+            "message": message,
+            "action": "none: it is sent automatically",
+            "waiting_for": waiting_for,
+        }
+
+
+def _q(value: str) -> str:
+    """A string literal for the QBO query language (backslash and quote escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        store: Store,
+        tokens: TokenManager,
+        issues: IssueService,
+        events: EventPublisher,
+        settings: Settings,
+        *,
+        client_factory: Any = None,
+    ) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.issues = issues
+        self.events = events
+        self.settings = settings
+        self.client_factory = client_factory or (
+            lambda realm, tenant_id: QboClient.for_settings(realm, tokens.token_source(tenant_id), settings)
+        )
+        self.log = get_logger()
+        self._lists: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+
+    # --- entry point ----------------------------------------------------------------------------------------
+
+    def handle(self, message: TransferMessage, meta: MessageMeta) -> dict[str, Any]:
+        kind = message.kind.removeprefix("sync.")
+        source_id = str(message.payload["source_id"])
+        record = self.store.records.get(message.tenant_id, kind, source_id)
+        if record is None or record.content_hash != message.payload.get("content_hash"):
+            return {"skipped": "superseded"}  # a newer transfer of this record is queued behind this one
+        if record.state == "synced" and record.synced_hash == record.content_hash:
+            return {"skipped": "already synced"}  # SQS redelivery after the work was done
+        if record.target is None or not record.target.startswith("qbo:"):
+            return {"skipped": "not a QuickBooks Online record"}
+        tenant = self.store.tenants.get(record.tenant_id)
+        if tenant is None or not tenant.is_active:
+            return {"skipped": "tenant inactive"}
+        realm = record.target.removeprefix("qbo:")
+        try:
+            client = self.client_factory(realm, record.tenant_id)
+            action, qb_id, qb_version = self._sync(client, record, settings_of(tenant))
+        except Blocked as blocked:
+            self._finish(record, "blocked", reason=blocked.reason, code=blocked.reason["code"], message=str(blocked))
+            self.events.publish("match.issue", record.tenant_id, {"kind": kind, "id": source_id, **blocked.reason})
+            return {"blocked": blocked.reason["code"]}
+        except Waiting as waiting:
+            self._finish(record, "waiting", reason=waiting.reason, message=str(waiting))
+            return {"waiting": waiting.reason["waiting_for"]}
+        except (NeedsReauth, NotConnected) as exc:
+            self._finish(
+                record,
+                "waiting",
+                reason={
+                    "code": exc.code,
+                    "message": exc.detail,
+                    "action": "Reconnect QuickBooks Online (GET /v1/qbo/connect).",
+                },
+                message=exc.detail,
+            )
+            return {"waiting": "reconnect"}
+        except qbo_errors.QboError as exc:
+            if exc.retryable:
+                raise  # throttled / unavailable: SQS brings the message back, nothing lost
+            self._finish(
+                record,
+                "failed",
+                code=exc.intuit_code or exc.code,
+                message=exc.detail,
+                reason={
+                    "code": exc.code,
+                    "message": exc.detail,
+                    "qb_code": exc.intuit_code,
+                    "action": "Fix the record in the source and send it again.",
+                },
+            )
+            self.events.publish(
+                "transfer.failed",
+                record.tenant_id,
+                {"kind": kind, "id": source_id, "code": exc.intuit_code, "message": exc.detail},
+            )
+            return {"failed": exc.intuit_code}
+        synced = self._finish(record, "synced", action=action, qb_id=qb_id, qb_version=qb_version)
+        self.events.publish(EVENT_ON_SYNC[kind], record.tenant_id, {"id": source_id, "quickbooks_id": qb_id})
+        self._release_dependents(synced)
+        return {"synced": qb_id, "action": action}
+
+    # --- per kind -------------------------------------------------------------------------------------------
+
+    def _sync(self, client: QboClient, record: SyncRecord, settings: TenantSettings) -> tuple[str, str, str | None]:
+        kind = record.kind
+        rid = request_id(record.tenant_id, record.target or "", kind, record.source_id, record.content_hash)
+        if kind == "customers":
+            customer = SourceCustomer.model_validate(record.payload)
+            if record.qb_id is None:
+                linked = self._match_customer(client, customer, settings)
+                if linked is not None:
+                    return "link", linked["Id"], linked.get("SyncToken")
+            body = mapping.qbo_customer(
+                customer, settings, creating=record.qb_id is None, terms_ids=self._ids(client, "Term")
+            )
+            return self._write(
+                client,
+                record,
+                "Customer",
+                body,
+                rid,
+                duplicate=(
+                    "customer_duplicate_name",
+                    f"QuickBooks already has a customer, vendor or employee named {customer.name!r}.",
+                ),
+            )
+        if kind == "items":
+            item = SourceItem.model_validate(record.payload)
+            if record.qb_id is None:
+                linked = self._match_item(client, item, settings)
+                if linked is not None:
+                    return "link", linked["Id"], linked.get("SyncToken")
+            try:
+                body = mapping.qbo_item(item, settings, account_ids=self._ids(client, "Account"))
+            except mapping.MappingError as exc:
+                raise Blocked(
+                    "item_configuration", str(exc), "Set the income account (settings) or on the item."
+                ) from None
+            return self._write(
+                client,
+                record,
+                "Item",
+                body,
+                rid,
+                duplicate=("item_duplicate_name", f"QuickBooks already has an item named {item.name!r}."),
+            )
+        if kind == "invoices":
+            invoice = SourceInvoice.model_validate(record.payload)
+            customer_record = self._dependency(record, "customers", invoice.customer_id)
+            item_records = {line.item_id: self._dependency(record, "items", line.item_id) for line in invoice.lines}
+            self._raise_if_waiting(record, [customer_record, *item_records.values()])
+            body = mapping.qbo_invoice(
+                invoice,
+                settings,
+                mapping.Refs(
+                    customer=mapping.QbRef(customer_record.qb_id or "", customer_record.payload.get("name")),
+                    items={k: mapping.QbRef(v.qb_id or "", v.payload.get("name")) for k, v in item_records.items()},
+                ),
+                customer=SourceCustomer.model_validate(customer_record.payload),
+                items={k: SourceItem.model_validate(v.payload) for k, v in item_records.items()},
+                class_ids=self._ids(client, "Class"),
+                term_ids=self._ids(client, "Term"),
+                tax_code_ids=self._ids(client, "TaxCode"),
+            )
+            return self._write(client, record, "Invoice", body, rid)
+        if kind == "payments":
+            payment = SourcePayment.model_validate(record.payload)
+            customer_record = self._dependency(record, "customers", payment.customer_id)
+            invoice_records = {
+                a.invoice_id: self._dependency(record, "invoices", a.invoice_id) for a in payment.applied_to
+            }
+            self._raise_if_waiting(record, [customer_record, *invoice_records.values()])
+            body = mapping.qbo_payment(
+                payment,
+                mapping.Refs(
+                    customer=mapping.QbRef(customer_record.qb_id or "", customer_record.payload.get("name")),
+                    invoices={
+                        k: mapping.QbRef(v.qb_id or "", v.payload.get("doc_number")) for k, v in invoice_records.items()
+                    },
+                ),
+            )
+            return self._write(client, record, "Payment", body, rid)
+        raise QbsyncError(f"Unknown record kind {kind!r}.")
+
+    def _write(
+        self,
+        client: QboClient,
+        record: SyncRecord,
+        entity: str,
+        body: dict[str, Any],
+        rid: str,
+        duplicate: tuple[str, str] | None = None,
+    ) -> tuple[str, str, str | None]:
+        try:
+            if record.qb_id is None:
+                created = client.create(entity, body, request_id=rid)
+                return "create", str(created["Id"]), created.get("SyncToken")
+            updated = client.sparse_update(entity, record.qb_id, record.qb_version or "0", body, request_id=rid)
+            return "update", str(updated["Id"]), updated.get("SyncToken")
+        except qbo_errors.DuplicateName as exc:
+            if duplicate is None:
+                raise
+            raise Blocked(
+                duplicate[0],
+                duplicate[1],
+                "Rename it in the source or in QuickBooks, or link it: POST /v1/match-issues/{id}/resolve.",
+                qb_message=exc.detail,
+            ) from None
+
+    def _match_customer(
+        self, client: QboClient, customer: SourceCustomer, settings: TenantSettings
+    ) -> dict[str, Any] | None:
+        if not customer.email:
+            if settings.auto_create_customers:
+                return None
+            raise Blocked(
+                "customer_missing_email",
+                f"Customer {customer.name!r} has no billing email to match on.",
+                "Add the billing email in the source, or link the customer by hand.",
+            )
+        found = client.query_all("Customer", where=f"PrimaryEmailAddr = {_q(customer.email)}")
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise Blocked(
+                "customer_email_shared",
+                f"{len(found)} QuickBooks customers share {customer.email}.",
+                'Pick one: POST /v1/match-issues/{id}/resolve {"quickbooks_id": …}.',
+                candidates=[{"quickbooks_id": c["Id"], "name": c.get("DisplayName")} for c in found],
+            )
+        if settings.auto_create_customers:
+            return None
+        raise Blocked(
+            "customer_not_found",
+            f"No QuickBooks customer has the email {customer.email}.",
+            "Create it in QuickBooks, turn on auto-create customers, or link it by hand.",
+        )
+
+    def _match_item(self, client: QboClient, item: SourceItem, settings: TenantSettings) -> dict[str, Any] | None:
+        if not item.sku:
+            if settings.auto_create_items:
+                return None
+            raise Blocked(
+                "item_missing_sku",
+                f"Item {item.name!r} has no SKU to match on.",
+                "Add the SKU in the source, or link the item by hand.",
+            )
+        found = client.query_all("Item", where=f"Sku = {_q(item.sku)}")
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise Blocked(
+                "item_sku_shared",
+                f"{len(found)} QuickBooks items share the SKU {item.sku}.",
+                'Pick one: POST /v1/match-issues/{id}/resolve {"quickbooks_id": …}.',
+                candidates=[{"quickbooks_id": c["Id"], "name": c.get("Name")} for c in found],
+            )
+        if settings.auto_create_items:
+            return None
+        raise Blocked(
+            "item_not_found",
+            f"No QuickBooks item has the SKU {item.sku}.",
+            "Create it in QuickBooks, turn on auto-create items, or link it by hand.",
+        )
+
+    def _ids(self, client: QboClient, entity: str) -> dict[str, str]:
+        """Name → Id of a small QuickBooks list (terms, classes, accounts, tax codes), cached per realm for a
+        minute so a thousand invoices do not read the lists a thousand times."""
+        key = (client.realm_id, entity)
+        cached = self._lists.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        name_field = "FullyQualifiedName" if entity in ("Account", "Class") else "Name"
+        ids = {str(row.get(name_field) or row.get("Name")): str(row["Id"]) for row in client.query_all(entity)}
+        self._lists[key] = (time.monotonic() + LIST_CACHE_SECONDS, ids)
+        return ids
+
+    # --- dependencies ---------------------------------------------------------------------------------------
+
+    def _dependency(self, record: SyncRecord, kind: str, source_id: str) -> SyncRecord:
+        found = self.store.records.get(record.tenant_id, kind, source_id)
+        if found is None:
+            raise Waiting(
+                [f"{kind}:{source_id}"], f"Waiting for {kind[:-1]} {source_id!r}, which has not been sent yet."
+            )
+        return found
+
+    def _raise_if_waiting(self, record: SyncRecord, dependencies: list[SyncRecord]) -> None:
+        pending = [d for d in dependencies if d.state != "synced" or d.qb_id is None]
+        if pending:
+            names = [f"{d.kind}:{d.source_id}" for d in pending]
+            raise Waiting(names, f"Waiting for {', '.join(names)} to reach QuickBooks.")
+
+    def _release_dependents(self, synced: SyncRecord) -> None:
+        """Queue again every record that waited for this one (it may still wait for others: it will say so)."""
+        ref = f"{synced.kind}:{synced.source_id}"
+        self.issues.release(synced.tenant_id, lambda reason: ref in reason.get("waiting_for", []))
+
+    # --- bookkeeping ----------------------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        record: SyncRecord,
+        state: SyncState,
+        *,
+        action: str = "",
+        qb_id: str | None = None,
+        qb_version: str | None = None,
+        reason: dict[str, Any] | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> SyncRecord:
+        now = iso(datetime.now(UTC))
+        current = record
+        for _ in range(8):
+            if current.content_hash != record.content_hash:
+                return current  # superseded while we worked: the newer transfer decides
+            changes: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
+            if state == "synced":
+                changes.update(qb_id=qb_id, qb_version=qb_version, synced_hash=current.content_hash, synced_at=now)
+            try:
+                saved = self.store.records.save(replace(current, **changes))
+                break
+            except ConcurrentModification:
+                fresh = self.store.records.get(record.tenant_id, record.kind, record.source_id)
+                if fresh is None:
+                    return record
+                current = fresh
+        else:
+            raise ConcurrentModification("The record is changing too often.")
+        status: TransferStatus = TRANSFER_STATUS[state]
+        self.store.records.log(
+            TransferRecord(
+                record.tenant_id,
+                record.transfer_id,
+                record.kind,
+                record.source_id,
+                status,
+                now,
+                action=action,
+                target=record.target,
+                qb_id=qb_id or record.qb_id,
+                code=code,
+                message=message,
+            )
+        )
+        return saved

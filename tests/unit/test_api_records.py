@@ -1,0 +1,132 @@
+"""Records in: validation with the field named, idempotent re-posting, routing, and the state reported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qbsync.api.services import Services, use_services
+from qbsync.queue import MemoryTransferQueue
+from qbsync.store.memory import MemoryStore
+from qbsync.store.ports import QboConnection
+from tests.conftest import Api
+
+
+def body(response) -> dict:
+    return json.loads(response.body)
+
+
+@pytest.fixture
+def queue(settings, memory_store: MemoryStore) -> MemoryTransferQueue:  # type: ignore[no-untyped-def]
+    sent = MemoryTransferQueue()
+    use_services(Services.build(settings, memory_store, queue=sent))
+    return sent
+
+
+def customer(i: int = 1, **extra: object) -> dict:
+    return {"id": f"c-{i}", "name": f"Customer {i}", "email": f"c{i}@example.com", **extra}
+
+
+def test_without_a_connection_records_wait_and_say_why(api: Api, queue: MemoryTransferQueue) -> None:
+    key = api.create_tenant()["api_key"]
+    answer = api.request("POST", "/v1/customers", key=key, json_body=customer())
+    assert answer.status_code == 202
+    [accepted] = body(answer)["transfers"]
+    assert accepted["status"] == "waiting" and queue.sent == []
+    state = body(api.request("GET", "/v1/customers/c-1", key=key))
+    assert state["state"] == "waiting" and state["reason"]["code"] == "not_connected"
+    missing = api.request("GET", "/v1/customers/c-404", key=key)
+    assert missing.status_code == 404 and body(missing)["code"] == "not_found"
+
+
+def test_records_are_routed_to_the_connected_company_in_one_message_group(
+    api: Api, queue: MemoryTransferQueue, memory_store: MemoryStore
+) -> None:
+    created = api.create_tenant()
+    memory_store.qbo.create(
+        QboConnection(
+            tenant_id=created["tenant_id"],
+            realm_id="4620816365",
+            status="connected",
+            company_name="Co",
+            tokens="x",
+            access_expires_at=0,
+            refresh_expires_at=0,
+            connected_at="",
+            updated_at="",
+        )
+    )
+    answer = api.request("POST", "/v1/customers", key=created["api_key"], json_body=[customer(1), customer(2)])
+    assert [t["status"] for t in body(answer)["transfers"]] == ["queued", "queued"]
+    groups = {group for _, group, _ in queue.sent}
+    assert groups == {f"{created['tenant_id']}:qbo:4620816365"}
+    assert [m.kind for m, _, _ in queue.sent] == ["sync.customers", "sync.customers"]
+
+
+def test_reposting_the_same_content_is_a_no_op_and_a_change_is_a_new_transfer(
+    api: Api, queue: MemoryTransferQueue
+) -> None:
+    key = api.create_tenant()["api_key"]
+    first = body(api.request("POST", "/v1/customers", key=key, json_body=customer()))["transfers"][0]
+    same = body(api.request("POST", "/v1/customers", key=key, json_body=customer()))["transfers"][0]
+    changed = body(api.request("POST", "/v1/customers", key=key, json_body=customer(phone="555-0100")))["transfers"][0]
+    assert same == {**first, "status": "unchanged"}
+    assert changed["transfer_id"] != first["transfer_id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "field"),
+    [
+        ("/v1/customers", customer(tax_exempt="yes"), "tax_exempt"),
+        ("/v1/customers", customer(email="not-an-email"), "email"),
+        ("/v1/customers", customer(colour="red"), "colour"),
+        ("/v1/customers", [customer(1), customer(1)], "1.id"),
+        (
+            "/v1/payments",
+            [
+                {
+                    "id": "p",
+                    "customer_id": "c",
+                    "date": "2026-11-01",
+                    "amount": "10.005",
+                    "applied_to": [{"invoice_id": "i", "amount": "10.005"}],
+                }
+            ],
+            "0.amount",
+        ),
+        (
+            "/v1/invoices",
+            {
+                "id": "i",
+                "customer_id": "c",
+                "date": "2026-11-01",
+                "lines": [{"item_id": "x", "quantity": "2", "rate": "10"}],
+                "total": "25.00",
+            },
+            "body",
+        ),
+        (
+            "/v1/invoices",
+            {"id": "i", "customer_id": "c", "date": "not a date", "lines": [{"item_id": "x", "rate": 1}]},
+            "date",
+        ),
+        ("/v1/items", [], "body"),
+    ],
+)
+def test_bad_records_are_refused_with_the_field_named_and_nothing_stored(
+    api: Api, queue: MemoryTransferQueue, memory_store: MemoryStore, path: str, payload: object, field: str
+) -> None:
+    key = api.create_tenant()["api_key"]
+    answer = api.request("POST", path, key=key, json_body=payload)
+    assert answer.status_code == 422, answer.body
+    assert field in [e["field"] for e in body(answer)["errors"]]
+    assert (
+        memory_store.records.list(body(api.request("GET", "/v1/tenant", key=key))["tenant_id"], "customers").items == []
+    )
+
+
+def test_too_many_records_in_one_post_are_refused(api: Api, queue: MemoryTransferQueue) -> None:
+    key = api.create_tenant()["api_key"]
+    answer = api.request("POST", "/v1/items", key=key, json_body=[{"id": f"i{i}", "name": "x"} for i in range(501)])
+    assert answer.status_code == 422 and "500" in body(answer)["errors"][0]["message"]
