@@ -16,26 +16,22 @@ from pathlib import Path
 import pytest
 import requests
 
-from infra.aws_bootstrap import apply_env
 from infra.local_stack import LocalStack
 from qbsync import cli
+from qbsync.aws import reset_clients
+from qbsync.settings import reset_settings
 from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def running_stack() -> Iterator[LocalStack]:
+def stack() -> Iterator[LocalStack]:
+    """One local stack for the module (its environment stays applied: e2e tests skip the per-test clean-up)."""
     with LocalStack(port=0, scheduler=False) as running:
         yield running
-
-
-@pytest.fixture
-def stack(running_stack: LocalStack) -> LocalStack:
-    """The module's stack, with its environment re-applied after the per-test clean-up."""
-    assert running_stack.resources is not None
-    apply_env(running_stack.resources)
-    return running_stack
+    reset_settings()
+    reset_clients()
 
 
 def test_the_foundation_promises_over_real_http(stack: LocalStack) -> None:
@@ -528,3 +524,126 @@ def test_match_issues_block_records_and_resolving_releases_the_waiting_invoice(s
     qb_invoice = company.entities["Invoice"][invoice["quickbooks_id"]]
     assert qb_invoice["CustomerRef"]["value"] == "702"
     assert "customers:twins" not in issues()
+
+
+def test_records_flow_to_quickbooks_desktop_through_the_web_connector(stack: LocalStack, tmp_path: Path) -> None:
+    """Issue 5, Desktop: the same kind of data reaches the fake company through `qbsync wc-sim`; payments follow
+    once their invoices exist (they need the invoices' TxnIDs), in the next scheduled run."""
+    from decimal import Decimal
+
+    from infra.fake_qbd import FakeCompany
+
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": "Desk Co"}, headers=admin, timeout=10).json()["api_key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    requests.patch(f"{base}/v1/tenant/settings", json={"income_account": "Services"}, headers=auth, timeout=10)
+    password = "correct horse battery"
+    connector = requests.post(
+        f"{base}/v1/connectors",
+        json={"name": "Desk", "username": "desk-sync", "password": password},
+        headers=auth,
+        timeout=30,
+    ).json()
+    customers = [{"id": f"dc-{i}", "name": f"Desk Customer {i}", "email": f"d{i}@example.com"} for i in range(8)]
+    items = [{"id": f"di-{i}", "name": f"Desk Service {i}", "sku": f"D-{i}", "price": "30.00"} for i in range(3)]
+    invoices = [
+        {
+            "id": f"dinv-{i}",
+            "customer_id": f"dc-{i % 8}",
+            "doc_number": f"D{i:04d}",
+            "date": "2026-11-03",
+            "lines": [{"item_id": f"di-{i % 3}", "quantity": "3", "rate": "30.00"}],
+            "total": "90.00",
+        }
+        for i in range(16)
+    ]
+    discounted = {
+        "id": "dinv-disc",
+        "customer_id": "dc-0",
+        "date": "2026-11-03",
+        "discount": {"amount": "5.00"},
+        "lines": [{"item_id": "di-0", "quantity": "1", "rate": "30.00"}],
+    }
+    payments = [
+        {
+            "id": f"dpay-{i}",
+            "customer_id": f"dc-{i % 8}",
+            "date": "2026-11-06",
+            "amount": "90.00",
+            "applied_to": [{"invoice_id": f"dinv-{i}", "amount": "90.00"}],
+        }
+        for i in range(6)
+    ]
+    for kind, body in (
+        ("customers", customers),
+        ("items", items),
+        ("invoices", [*invoices, discounted]),
+        ("payments", payments),
+    ):
+        assert requests.post(f"{base}/v1/{kind}", json=body, headers=auth, timeout=60).status_code == 202
+
+    def state(kind: str, record_id: str) -> dict:
+        return requests.get(f"{base}/v1/{kind}/{record_id}", headers=auth, timeout=10).json()
+
+    def wait_for(predicate, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not predicate():
+            time.sleep(0.3)
+        assert predicate(), [state("invoices", i["id"]) for i in invoices[:3]] + [state("payments", "dpay-0")]
+
+    wait_for(lambda: all(state("invoices", i["id"])["state"] == "pending" for i in invoices))
+    assert state("invoices", "dinv-disc")["state"] == "blocked", state(
+        "invoices", "dinv-disc"
+    )  # no Desktop discount item configured
+    assert state("payments", "dpay-0")["state"] == "waiting"
+
+    company_state = tmp_path / "desk.json"
+
+    def run_web_connector() -> str:
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "qbsync.cli",
+                "wc-sim",
+                "--url",
+                f"{base}/qbwc",
+                "--user",
+                "desk-sync",
+                "--password",
+                password,
+                "--company-state",
+                str(company_state),
+                "--validate-xsd",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        return completed.stdout
+
+    assert "xsd: all requests valid" in run_web_connector()
+    wait_for(lambda: all(state("invoices", i["id"])["state"] == "synced" for i in invoices))
+    # Payments were released as their invoices synced; their jobs go in the same conversation when the worker is
+    # quick enough, else in the next scheduled run.
+    for _ in range(3):
+        if all(state("payments", p["id"])["state"] == "synced" for p in payments):
+            break
+        wait_for(lambda: all(state("payments", p["id"])["state"] in ("pending", "synced") for p in payments))
+        run_web_connector()
+    wait_for(lambda: all(state("payments", p["id"])["state"] == "synced" for p in payments))
+
+    company = FakeCompany.from_json(company_state.read_text())
+    assert company.count("Customer") == 8 and company.count("Invoice") == 16 and company.count("ReceivePayment") == 6
+    for invoice in invoices:
+        qb = company.find_invoice(invoice["doc_number"])
+        paid = int(invoice["id"].split("-")[1]) < 6
+        assert qb is not None and qb.balance_remaining == (Decimal(0) if paid else Decimal("90.00"))
+    assert all(state("customers", c["id"])["quickbooks_id"] for c in customers)
+    jobs = requests.get(
+        f"{base}/v1/connectors/{connector['connector_id']}/jobs", params={"limit": 500}, headers=auth, timeout=10
+    ).json()["items"]
+    assert len(jobs) == 8 + 3 + 16 + 6 and {j["status"] for j in jobs} == {"done"}

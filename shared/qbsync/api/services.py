@@ -57,6 +57,7 @@ class Services:
         qbo = QboConnectionService(store, tokens, oauth, queue, events, company_reader(settings))
         ingest = IngestService(store, queue)
         issues = IssueService(store, ingest)
+        sync = SyncWorker(store, tokens, issues, events, settings, jobs=JobService(store))
         return cls(
             settings=settings,
             store=store,
@@ -64,13 +65,13 @@ class Services:
             admin=AdminAuthenticator(settings),
             connectors=connectors,
             jobs=JobService(store),
-            web_connector=WebConnectorSession(store, connectors),
+            web_connector=WebConnectorSession(store, connectors, on_job_finished=lambda job: sync.job_finished(job)),
             tokens=tokens,
             qbo=qbo,
             events=events,
             ingest=ingest,
             issues=issues,
-            sync=SyncWorker(store, tokens, issues, events, settings),
+            sync=sync,
         )
 
 

@@ -82,12 +82,14 @@ class WebConnectorSession:
         clock: Clock | None = None,
         limits: Limits | None = None,
         epoch: Callable[[], float] = time.time,
+        on_job_finished: Callable[[Job], None] | None = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
         self.clock = clock or SystemClock()
         self.limits = limits or Limits()
         self.epoch = epoch
+        self.on_job_finished = on_job_finished
         self.log = get_logger()
 
     # --- handshake ------------------------------------------------------------------------------------------
@@ -486,7 +488,18 @@ class WebConnectorSession:
         return status
 
     def _save_job(self, job: Job) -> Job:
-        return self.store.jobs.save(job)
+        saved = self.store.jobs.save(job)
+        if self.on_job_finished is not None and saved.source_ref and saved.status in ("done", "error", "blocked"):
+            try:
+                self.on_job_finished(saved)  # the sync layer updates the source record's state
+            except Exception:
+                # The job's outcome is stored; the conversation goes on. The record keeps saying "pending" until
+                # the outcome is applied again (logged for the operator).
+                self.log.exception(
+                    "recording a job's outcome on its source record failed",
+                    extra={"connector_id": saved.connector_id, "seq": saved.seq},
+                )
+        return saved
 
     def _claim_live(self, connector: Connector, hashed: str, now: int) -> bool:
         """Make ``hashed`` the connector's one open conversation; False ("busy") if another is active."""

@@ -187,6 +187,7 @@ class SyncRecord:
     synced_hash: str | None = None  # the content hash QuickBooks has
     synced_at: str | None = None
     reason: dict[str, Any] | None = None  # {"code", "message", "action", "candidates"?, "waiting_for"?}
+    job_seq: int | None = None  # Desktop: the connector job carrying the current content
     version: int = 1
 
 

@@ -22,8 +22,9 @@ from qbsync.qbo import errors as qbo_errors
 from qbsync.qbo.client import QboClient
 from qbsync.qbo.requestids import request_id
 from qbsync.qbo.tokens import NeedsReauth, NotConnected, TokenManager
+from qbsync.qbwc.jobs import JobService
 from qbsync.settings import Settings
-from qbsync.store.ports import Store, SyncRecord, SyncState, TransferRecord, TransferStatus
+from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
 from qbsync.sync import mapping
 from qbsync.sync.ingest import IssueService
 from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
@@ -81,6 +82,7 @@ class SyncWorker:
         settings: Settings,
         *,
         client_factory: Any = None,
+        jobs: JobService | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -92,6 +94,7 @@ class SyncWorker:
         )
         self.log = get_logger()
         self._lists: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        self.jobs = jobs or JobService(store)
 
     # --- entry point ----------------------------------------------------------------------------------------
 
@@ -103,11 +106,13 @@ class SyncWorker:
             return {"skipped": "superseded"}  # a newer transfer of this record is queued behind this one
         if record.state == "synced" and record.synced_hash == record.content_hash:
             return {"skipped": "already synced"}  # SQS redelivery after the work was done
-        if record.target is None or not record.target.startswith("qbo:"):
-            return {"skipped": "not a QuickBooks Online record"}
         tenant = self.store.tenants.get(record.tenant_id)
         if tenant is None or not tenant.is_active:
             return {"skipped": "tenant inactive"}
+        if record.target is not None and record.target.startswith("qbd:"):
+            return self._to_desktop(record, settings_of(tenant), record.target.removeprefix("qbd:"))
+        if record.target is None:
+            return {"skipped": "no target"}
         realm = record.target.removeprefix("qbo:")
         try:
             client = self.client_factory(realm, record.tenant_id)
@@ -156,6 +161,192 @@ class SyncWorker:
         self.events.publish(EVENT_ON_SYNC[kind], record.tenant_id, {"id": source_id, "quickbooks_id": qb_id})
         self._release_dependents(synced)
         return {"synced": qb_id, "action": action}
+
+    # --- QuickBooks Desktop: records become connector jobs, run at the next Web Connector conversation --------
+
+    def _to_desktop(self, record: SyncRecord, settings: TenantSettings, connector_id: str) -> dict[str, Any]:
+        if record.job_seq is not None:
+            job = self.store.jobs.get(connector_id, record.job_seq)
+            if job is not None and job.status in ("queued", "sent") and job.source_ref == _job_ref(record):
+                return {"skipped": "already queued"}  # redelivery: the job is waiting for the Web Connector
+        try:
+            if record.qb_id is not None:
+                raise Blocked(
+                    "desktop_update_unsupported",
+                    f"{record.kind[:-1].capitalize()} {record.source_id!r} is already in QuickBooks Desktop; "
+                    "updating it from the source is not supported yet.",
+                    "Change it in QuickBooks Desktop, or keep the source unchanged.",
+                )
+            kind, payload, depends_on = self._desktop_job(record, settings)
+            job = self.jobs.enqueue(
+                record.tenant_id, connector_id, kind, payload, depends_on=depends_on, source_ref=_job_ref(record)
+            )
+        except Blocked as blocked:
+            self._finish(record, "blocked", reason=blocked.reason, code=blocked.reason["code"], message=str(blocked))
+            return {"blocked": blocked.reason["code"]}
+        except Waiting as waiting:
+            self._finish(record, "waiting", reason=waiting.reason, message=str(waiting))
+            return {"waiting": waiting.reason["waiting_for"]}
+        except mapping.MappingError as exc:
+            reason = {
+                "code": exc.code,
+                "message": exc.detail,
+                "errors": exc.extra.get("errors"),
+                "action": "Fix the record in the source (or the settings) and send it again.",
+            }
+            self._finish(
+                record,
+                "blocked" if isinstance(exc, mapping.MappingConfigurationError) else "failed",
+                reason=reason,
+                code=exc.code,
+                message=exc.detail,
+            )
+            return {"failed": exc.code}
+        self._save_state(
+            record,
+            state="pending",
+            job_seq=job.seq,
+            reason={
+                "code": "queued_for_web_connector",
+                "message": "Queued for the next QuickBooks Web Connector run.",
+                "action": "none: it is sent at the next scheduled run",
+            },
+        )
+        return {"queued_job": job.seq}
+
+    def _desktop_job(self, record: SyncRecord, settings: TenantSettings) -> tuple[str, Any, list[int]]:
+        if record.kind == "customers":
+            return (
+                "customer_add",
+                mapping.qbd_customer(SourceCustomer.model_validate(record.payload), settings, creating=True),
+                [],
+            )
+        if record.kind == "items":
+            return "item_add", mapping.qbd_item(SourceItem.model_validate(record.payload), settings), []
+        if record.kind == "invoices":
+            invoice = SourceInvoice.model_validate(record.payload)
+            customer_record = self._dependency(record, "customers", invoice.customer_id)
+            item_records = {line.item_id: self._dependency(record, "items", line.item_id) for line in invoice.lines}
+            depends_on = self._queued_or_synced(record, [customer_record, *item_records.values()])
+            customer = SourceCustomer.model_validate(customer_record.payload)
+            items = {k: SourceItem.model_validate(v.payload) for k, v in item_records.items()}
+            refs = mapping.Refs(
+                customer=mapping.QbRef(
+                    customer_record.qb_id, mapping.qbd_customer(customer, settings, creating=True).name
+                ),
+                items={
+                    k: mapping.QbRef(v.qb_id, mapping.qbd_item_name(items[k], settings))
+                    for k, v in item_records.items()
+                },
+            )
+            return (
+                "invoice_add",
+                mapping.qbd_invoice(invoice, settings, refs, customer=customer, items=items),
+                depends_on,
+            )
+        if record.kind == "payments":
+            payment = SourcePayment.model_validate(record.payload)
+            customer_record = self._dependency(record, "customers", payment.customer_id)
+            invoice_records = {
+                a.invoice_id: self._dependency(record, "invoices", a.invoice_id) for a in payment.applied_to
+            }
+            # A payment names each invoice by its TxnID, which exists only once the invoice is in QuickBooks.
+            self._raise_if_waiting(record, [customer_record, *invoice_records.values()])
+            customer = SourceCustomer.model_validate(customer_record.payload)
+            refs = mapping.Refs(
+                customer=mapping.QbRef(
+                    customer_record.qb_id, mapping.qbd_customer(customer, settings, creating=True).name
+                ),
+                invoices={k: mapping.QbRef(v.qb_id, v.payload.get("doc_number")) for k, v in invoice_records.items()},
+            )
+            return "receive_payment_add", mapping.qbd_payment(payment, settings, refs), []
+        raise QbsyncError(f"Unknown record kind {record.kind!r}.")
+
+    def _queued_or_synced(self, record: SyncRecord, dependencies: list[SyncRecord]) -> list[int]:
+        """Desktop dependencies may still be queued jobs of the same connector: the invoice's job runs after them
+        (QuickBooks resolves names in order). Anything else not yet in QuickBooks means waiting."""
+        depends_on, missing = [], []
+        for dependency in dependencies:
+            if dependency.state == "synced" and dependency.qb_id:
+                continue
+            if dependency.state == "pending" and dependency.job_seq is not None and dependency.target == record.target:
+                depends_on.append(dependency.job_seq)
+            else:
+                missing.append(f"{dependency.kind}:{dependency.source_id}")
+        if missing:
+            raise Waiting(missing, f"Waiting for {', '.join(missing)} to reach QuickBooks.")
+        return depends_on
+
+    def job_finished(self, job: Job) -> None:
+        """A connector job ran in QuickBooks Desktop: record the outcome on its source record."""
+        parsed = _parse_job_ref(job.source_ref or "")
+        if parsed is None:
+            return  # a job queued by something other than the record sync
+        kind, source_id, content = parsed
+        record = self.store.records.get(job.tenant_id, kind, source_id)
+        if record is None or record.content_hash != content or record.job_seq != job.seq:
+            return  # superseded by newer content
+        result = job.result
+        if job.status == "done":
+            qb_id = result.get("list_id") or result.get("txn_id")
+            synced = self._finish(
+                record, "synced", action="create", qb_id=qb_id, qb_version=result.get("edit_sequence")
+            )
+            self.events.publish(EVENT_ON_SYNC[kind], record.tenant_id, {"id": source_id, "quickbooks_id": qb_id})
+            self._release_dependents(synced)
+            return
+        if job.status == "blocked":
+            waits = self._unsynced_dependencies(record)
+            self._finish(
+                record,
+                "waiting",
+                reason={
+                    "code": "waiting",
+                    "waiting_for": waits,
+                    "message": result.get("reason", "a record it needs failed"),
+                    "action": "Fix the record it depends on.",
+                },
+                message=result.get("reason"),
+            )
+            return
+        code = str(result.get("status_code", ""))
+        if code == "3100" and kind in ("customers", "items"):
+            match_code = "customer_duplicate_name" if kind == "customers" else "item_duplicate_name"
+            reason = {
+                "code": match_code,
+                "message": result.get("message", ""),
+                "qb_code": code,
+                "action": 'Rename it, or link it: POST /v1/match-issues/{id}/resolve {"quickbooks_id": ListID}.',
+            }
+            self._finish(record, "blocked", reason=reason, code=code, message=result.get("message"))
+            self.events.publish("match.issue", record.tenant_id, {"kind": kind, "id": source_id, **reason})
+            return
+        reason = {
+            "code": "quickbooks_error",
+            "qb_code": code,
+            "message": result.get("message", ""),
+            "action": "Fix the record in the source and send it again.",
+        }
+        self._finish(record, "failed", reason=reason, code=code, message=result.get("message"))
+        self.events.publish(
+            "transfer.failed",
+            record.tenant_id,
+            {"kind": kind, "id": source_id, "code": code, "message": result.get("message")},
+        )
+
+    def _unsynced_dependencies(self, record: SyncRecord) -> list[str]:
+        payload = record.payload
+        refs = [("customers", payload.get("customer_id"))]
+        refs += [("items", line.get("item_id")) for line in payload.get("lines", [])]
+        refs += [("invoices", a.get("invoice_id")) for a in payload.get("applied_to", [])]
+        waits = []
+        for kind, source_id in refs:
+            if not source_id:
+                continue
+            found = self.store.records.get(record.tenant_id, kind, str(source_id))
+            if found is None or found.state != "synced":
+                waits.append(f"{kind}:{source_id}")
+        return waits
 
     # --- per kind -------------------------------------------------------------------------------------------
 
@@ -356,6 +547,18 @@ class SyncWorker:
 
     # --- bookkeeping ----------------------------------------------------------------------------------------
 
+    def _save_state(self, record: SyncRecord, **changes: Any) -> SyncRecord:
+        current = record
+        for _ in range(8):
+            try:
+                return self.store.records.save(replace(current, updated_at=iso(datetime.now(UTC)), **changes))
+            except ConcurrentModification:
+                fresh = self.store.records.get(record.tenant_id, record.kind, record.source_id)
+                if fresh is None or fresh.content_hash != record.content_hash:
+                    return record
+                current = fresh
+        raise ConcurrentModification("The record is changing too often.")
+
     def _finish(
         self,
         record: SyncRecord,
@@ -403,3 +606,16 @@ class SyncWorker:
             )
         )
         return saved
+
+
+def _job_ref(record: SyncRecord) -> str:
+    return f"{record.kind}:{record.source_id}:{record.content_hash}"
+
+
+def _parse_job_ref(ref: str) -> tuple[str, str, str] | None:
+    """``<kind>:<source id>:<content hash>`` as written by :func:`_job_ref`, or None for any other reference."""
+    kind, _, rest = ref.partition(":")
+    source_id, _, content = rest.rpartition(":")
+    if kind not in EVENT_ON_SYNC or not source_id or len(content) != 32:
+        return None
+    return kind, source_id, content
