@@ -20,7 +20,7 @@ from qbsync.connectors import (
     connector_view,
     job_list,
 )
-from qbsync.errors import QbsyncError
+from qbsync.errors import NotFound, QbsyncError
 from qbsync.models import (
     Health,
     TenantAdminPatch,
@@ -39,6 +39,8 @@ from qbsync.sync.ingest import (
     MatchIssueList,
     RecordView,
     ResolveRequest,
+    SyncProgress,
+    SyncRequest,
     TransferList,
     record_view,
 )
@@ -481,3 +483,35 @@ def match_issues(ctx: ViewContext) -> MatchIssueList:
 )
 def resolve_match_issue(ctx: ViewContext, issue_id: str) -> RecordView:
     return record_view(ctx.services.issues.resolve(ctx.tenant, issue_id, ctx.body.quickbooks_id))
+
+
+@api.route(
+    "/v1/sync",
+    "POST",
+    summary="Sync Data: send everything not yet in QuickBooks, with progress (T9)",
+    request=SyncRequest,
+    response=SyncProgress,
+    status=202,
+    tag="records",
+)
+def start_sync(ctx: ViewContext) -> SyncProgress:
+    return ctx.services.bulk.start(ctx.tenant, ctx.body)
+
+
+@api.route("/v1/sync/{sync_id}", "GET", summary="Progress of a Sync Data run", response=SyncProgress, tag="records")
+def sync_progress(ctx: ViewContext, sync_id: str) -> SyncProgress:
+    return ctx.services.bulk.progress(ctx.tenant, sync_id)
+
+
+@api.route(
+    "/v1/records/{kind}/{record_id}/resync",
+    "POST",
+    summary="Send one record again after fixing it (T10)",
+    response=RecordView,
+    status=202,
+    tag="records",
+)
+def resync(ctx: ViewContext, kind: str, record_id: str) -> RecordView:
+    if kind not in ("customers", "items", "invoices", "payments"):
+        raise NotFound(f"No record kind {kind!r}.")
+    return record_view(ctx.services.bulk.resync(ctx.tenant, kind, record_id))

@@ -130,3 +130,66 @@ def test_too_many_records_in_one_post_are_refused(api: Api, queue: MemoryTransfe
     key = api.create_tenant()["api_key"]
     answer = api.request("POST", "/v1/items", key=key, json_body=[{"id": f"i{i}", "name": "x"} for i in range(501)])
     assert answer.status_code == 422 and "500" in body(answer)["errors"][0]["message"]
+
+
+def test_sync_data_sends_everything_waiting_and_reports_progress(
+    api: Api, queue: MemoryTransferQueue, memory_store: MemoryStore
+) -> None:
+    created = api.create_tenant()
+    key, tenant_id = created["api_key"], created["tenant_id"]
+    api.request("POST", "/v1/customers", key=key, json_body=[customer(i) for i in range(3)])
+    assert queue.sent == []  # nothing connected yet: they wait
+    memory_store.qbo.create(
+        QboConnection(
+            tenant_id=tenant_id,
+            realm_id="555",
+            status="connected",
+            company_name="Co",
+            tokens="x",
+            access_expires_at=0,
+            refresh_expires_at=0,
+            connected_at="",
+            updated_at="",
+        )
+    )
+    started = api.request("POST", "/v1/sync", key=key, json_body={"kinds": ["customers"]})
+    assert started.status_code == 202, started.body
+    progress = body(started)
+    assert progress["queued"] == 3 and progress["remaining"] == 3 and progress["done"] == 0
+    assert len(queue.sent) == 3
+    record = memory_store.records.get(tenant_id, "customers", "c-0")
+    assert record is not None
+    from dataclasses import replace
+
+    memory_store.records.save(replace(record, state="synced", qb_id="1"))
+    again = body(api.request("GET", f"/v1/sync/{progress['sync_id']}", key=key))
+    assert (again["done"], again["remaining"], again["by_kind"]["customers"]["done"]) == (1, 2, 1)
+    assert api.request("GET", "/v1/sync/s_nope", key=key).status_code == 404
+
+
+def test_resync_sends_a_failed_record_again(api: Api, queue: MemoryTransferQueue, memory_store: MemoryStore) -> None:
+    from dataclasses import replace
+
+    created = api.create_tenant()
+    memory_store.qbo.create(
+        QboConnection(
+            tenant_id=created["tenant_id"],
+            realm_id="555",
+            status="connected",
+            company_name="Co",
+            tokens="x",
+            access_expires_at=0,
+            refresh_expires_at=0,
+            connected_at="",
+            updated_at="",
+        )
+    )
+    api.request("POST", "/v1/customers", key=created["api_key"], json_body=customer())
+    record = memory_store.records.get(created["tenant_id"], "customers", "c-1")
+    assert record is not None
+    memory_store.records.save(replace(record, state="failed", reason={"code": "qbo_validation"}))
+    answer = api.request("POST", "/v1/records/customers/c-1/resync", key=created["api_key"])
+    assert answer.status_code == 202
+    view = body(answer)
+    assert view["state"] == "pending" and view["transfer_id"] != record.transfer_id and len(queue.sent) == 2
+    assert api.request("POST", "/v1/records/planets/x/resync", key=created["api_key"]).status_code == 404

@@ -17,7 +17,7 @@ from qbsync.queue import SqsTransferQueue, TransferQueue
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
-from qbsync.sync.ingest import IngestService, IssueService
+from qbsync.sync.ingest import BulkSyncService, IngestService, IssueService
 from qbsync.sync.worker import SyncWorker
 from qbsync.tenancy import AdminAuthenticator, TenantService
 
@@ -37,6 +37,7 @@ class Services:
     ingest: IngestService
     issues: IssueService
     sync: SyncWorker
+    bulk: BulkSyncService
 
     @classmethod
     def build(
@@ -72,6 +73,7 @@ class Services:
             ingest=ingest,
             issues=issues,
             sync=sync,
+            bulk=BulkSyncService(store, ingest),
         )
 
 

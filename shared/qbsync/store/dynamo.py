@@ -845,6 +845,15 @@ class DynamoSyncRecords(_DynamoDocuments):
         item.update({"entity": _s("transfer"), "doc": _s(json.dumps(dataclasses.asdict(transfer)))})
         self._db.put_item(TableName=self._table, Item=item)
 
+    def save_sync_run(self, tenant_id: str, sync_id: str, run: dict[str, Any]) -> None:
+        item = _key(keys.sync_run_key(tenant_id, sync_id))
+        item.update({"entity": _s("sync_run"), "doc": _s(json.dumps(run))})
+        self._db.put_item(TableName=self._table, Item=item)
+
+    def get_sync_run(self, tenant_id: str, sync_id: str) -> dict[str, Any] | None:
+        item = self._get(keys.sync_run_key(tenant_id, sync_id))
+        return None if item is None else cast("dict[str, Any]", json.loads(_str(item, "doc")))
+
     def history(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[TransferRecord]:
         _check_page_size(limit)
         kwargs: dict[str, Any] = {

@@ -18,6 +18,7 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | qbo limit  | `QBOLIMIT#<realm_id>`   | `S#<epoch s>` / `M#<epoch min>` / `B#<epoch min>` | - | - | `count`, TTL |
 | record     | `TENANT#<tenant_id>`    | `REC#<kind>#<source_id>` | - | -                   | JSON `doc`         |
 | transfer   | `TENANT#<tenant_id>`    | `XFER#<at>#<transfer_id>` | - | -                  | newest first       |
+| sync run   | `TENANT#<tenant_id>`    | `SYNC#<sync_id>` | - | -                          | bulk sync (T9)     |
 | org route  | `TENANT#<tenant_id>`    | `ORG#<organization_id>` | - | -                    | `connector_id`     |
 | job        | `CONN#<connector_id>`   | `JOB#<seq:012d>` | - | -                         | JSON `doc`         |
 | job seq    | `CONN#<connector_id>`   | `JOBSEQ` | -         | -                          | `next`, `low`      |
@@ -173,6 +174,10 @@ def record_key(tenant_id: str, kind: str, source_id: str) -> KeyDict:
 
 
 XFER_PREFIX_SK = "XFER#"
+
+
+def sync_run_key(tenant_id: str, sync_id: str) -> KeyDict:
+    return {"PK": tenant_pk(tenant_id), "SK": "SYNC#" + _part(sync_id, "sync_id")}
 
 
 def transfer_key(tenant_id: str, at: str, transfer_id: str) -> KeyDict:

@@ -71,6 +71,7 @@ class _Tables:
         self.oauth_states: dict[str, tuple[str, int]] = {}  # state hash -> (tenant, expires_at)
         self.records: dict[tuple[str, str, str], tuple[str, int]] = {}  # (tenant, kind, id) -> (doc, version)
         self.transfers: dict[str, list[tuple[str, str]]] = {}  # tenant -> [(sort key, json)]
+        self.sync_runs: dict[tuple[str, str], str] = {}  # (tenant, sync id) -> json
 
 
 class MemoryTenantRepository:
@@ -458,6 +459,16 @@ class MemorySyncRecords:
         sk = keys.transfer_key(transfer.tenant_id, transfer.at, transfer.transfer_id)["SK"]
         with self._t.lock:
             self._t.transfers.setdefault(transfer.tenant_id, []).append((sk, json.dumps(dataclasses.asdict(transfer))))
+
+    def save_sync_run(self, tenant_id: str, sync_id: str, run: dict[str, Any]) -> None:
+        keys.sync_run_key(tenant_id, sync_id)
+        with self._t.lock:
+            self._t.sync_runs[(tenant_id, sync_id)] = json.dumps(run)
+
+    def get_sync_run(self, tenant_id: str, sync_id: str) -> dict[str, Any] | None:
+        with self._t.lock:
+            found = self._t.sync_runs.get((tenant_id, sync_id))
+        return None if found is None else cast("dict[str, Any]", json.loads(found))
 
     def history(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[TransferRecord]:
         with self._t.lock:

@@ -320,6 +320,10 @@ class SyncRecordRepository(Protocol):
     def history(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[TransferRecord]:
         """The tenant's transfers, newest first."""
 
+    def save_sync_run(self, tenant_id: str, sync_id: str, run: dict[str, Any]) -> None: ...
+
+    def get_sync_run(self, tenant_id: str, sync_id: str) -> dict[str, Any] | None: ...
+
 
 class TicketRepository(Protocol):
     def create(self, ticket: Ticket) -> None: ...

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import StringConstraints, ValidationError
+from pydantic import Field, StringConstraints, ValidationError
 
 from qbsync.clock import Clock, SystemClock, iso
 from qbsync.errors import AlreadyExists, ConcurrentModification, FieldError, NotFound, ValidationFailed
@@ -390,3 +391,106 @@ class IssueService:
             and (record_id is None or t.source_id == record_id)
         ]
         return TransferList(items=items, cursor=page.cursor)
+
+
+Kind = Literal["customers", "items", "invoices", "payments"]
+ALL_KINDS: list[Kind] = ["customers", "items", "invoices", "payments"]
+
+
+class SyncRequest(StrictModel):
+    kinds: list[Kind] = Field(default_factory=lambda: list(ALL_KINDS))
+
+
+class SyncProgress(StrictModel):
+    sync_id: str
+    started_at: str
+    queued: int = Field(description="Records this run sent (again) to QuickBooks.")
+    done: int
+    failed: int
+    waiting: int
+    remaining: int
+    by_kind: dict[str, dict[str, int]]
+
+
+class BulkSyncService:
+    """T9 "Sync Data": send everything not yet in QuickBooks (failed records too, after a fix), with progress.
+    T10: re-send one record."""
+
+    def __init__(self, store: Store, ingest: IngestService, clock: Clock | None = None) -> None:
+        self.store = store
+        self.ingest = ingest
+        self.clock = clock or SystemClock()
+
+    def start(self, tenant: Tenant, request: SyncRequest) -> SyncProgress:
+        sync_id = "s_" + secrets.token_hex(8)
+        started_at = iso(self.clock.now())
+        queued = 0
+        for kind in request.kinds:
+            for record in self._all(tenant.tenant_id, kind):
+                if record.state != "synced" and self.resend(record) is not None:
+                    queued += 1
+        run = {"started_at": started_at, "kinds": list(request.kinds), "queued": queued}
+        self.store.records.save_sync_run(tenant.tenant_id, sync_id, run)
+        return self.progress(tenant, sync_id)
+
+    def progress(self, tenant: Tenant, sync_id: str) -> SyncProgress:
+        run = self.store.records.get_sync_run(tenant.tenant_id, sync_id)
+        if run is None:
+            raise NotFound(f"No sync {sync_id!r}.")
+        by_kind: dict[str, dict[str, int]] = {}
+        for kind in run["kinds"]:
+            counts = {"done": 0, "failed": 0, "waiting": 0, "remaining": 0}
+            for record in self._all(tenant.tenant_id, kind):
+                bucket = {"synced": "done", "failed": "failed", "blocked": "failed", "waiting": "waiting"}
+                counts[bucket.get(record.state, "remaining")] += 1
+            by_kind[kind] = counts
+        totals = {k: sum(c[k] for c in by_kind.values()) for k in ("done", "failed", "waiting", "remaining")}
+        return SyncProgress(
+            sync_id=sync_id, started_at=run["started_at"], queued=run["queued"], by_kind=by_kind, **totals
+        )
+
+    def resync(self, tenant: Tenant, kind: str, source_id: str) -> SyncRecord:
+        record = self.ingest.get(tenant, kind, source_id)
+        return self.resend(record) or record
+
+    def resend(self, record: SyncRecord) -> SyncRecord | None:
+        """Route and queue ``record`` again under a new transfer id; None when no QuickBooks is connected."""
+        target = self.ingest.router.target(record.tenant_id, record.payload.get("organization_id"))
+        if target is None:
+            return None
+        transfer_id = "x_" + secrets.token_hex(10)
+        now = iso(self.clock.now())
+        updated = self.store.records.save(
+            replace(
+                record,
+                state="pending",
+                target=target,
+                transfer_id=transfer_id,
+                reason=None,
+                updated_at=now,
+                synced_hash=None if record.state != "synced" else record.synced_hash,
+            )
+        )
+        self.store.records.log(
+            TransferRecord(
+                record.tenant_id,
+                transfer_id,
+                record.kind,
+                record.source_id,
+                "queued",
+                now,
+                target=target,
+                message="re-sent",
+            )
+        )
+        self.ingest.enqueue(updated)
+        return updated
+
+    def _all(self, tenant_id: str, kind: str) -> Iterator[SyncRecord]:
+        cursor = None
+        for _ in range(100_000):
+            page = self.store.records.list(tenant_id, kind, limit=500, cursor=cursor)
+            yield from page.items
+            cursor = page.cursor
+            if cursor is None:
+                return
