@@ -647,3 +647,91 @@ def test_records_flow_to_quickbooks_desktop_through_the_web_connector(stack: Loc
         f"{base}/v1/connectors/{connector['connector_id']}/jobs", params={"limit": 500}, headers=auth, timeout=10
     ).json()["items"]
     assert len(jobs) == 8 + 3 + 16 + 6 and {j["status"] for j in jobs} == {"done"}
+
+
+def test_invoices_carry_discounts_tax_classes_and_terms_into_quickbooks_online(stack: LocalStack) -> None:
+    """S2-S4 through the real lists of the company: terms (default and per invoice), classes (header and per-line
+    override), US sales tax (TAX/NON lines, exempt customers, tax-exempt items) and discounts."""
+    from decimal import Decimal
+
+    emulator = stack.qbo_emulator
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": "Tax Co"}, headers=admin, timeout=10).json()["api_key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    settings = {
+        "auto_create_customers": True,
+        "auto_create_items": True,
+        "income_account": "Services",
+        "default_terms": "Net 30",
+        "use_classes": True,
+        "allow_class_override": True,
+        "sales_tax": {"enabled": True, "default_tax_code": "TAX"},
+    }
+    assert requests.patch(f"{base}/v1/tenant/settings", json=settings, headers=auth, timeout=10).status_code == 200
+    realm = emulator.add_company(name="Tax Books")
+    emulator.authorize_realm = realm
+    url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
+    requests.get(requests.get(url, allow_redirects=False, timeout=10).headers["Location"], timeout=30)
+    company = emulator.company(realm)
+    for class_id, name in (("c1", "Consulting"), ("c2", "Hardware")):
+        company.entities["Class"][class_id] = {
+            "Id": class_id,
+            "Name": name,
+            "FullyQualifiedName": name,
+            "SyncToken": "0",
+            "Active": True,
+        }
+    customers = [
+        {"id": "taxable", "name": "Taxable Customer", "email": "t@example.com"},
+        {"id": "exempt", "name": "Exempt Customer", "email": "e@example.com", "tax_exempt": True},
+    ]
+    items = [
+        {"id": "work", "name": "Work", "sku": "WORK", "price": "100.00"},
+        {"id": "fee", "name": "Filing fee", "sku": "FEE", "price": "20.00", "taxable": False},
+    ]
+    invoices = [
+        {
+            "id": "t1",
+            "customer_id": "taxable",
+            "date": "2026-11-01",
+            "class_name": "Consulting",
+            "discount": {"percent": "10"},
+            "tax_amount": "8.00",
+            "lines": [
+                {"item_id": "work", "quantity": "1", "rate": "100.00"},
+                {"item_id": "fee", "quantity": "1", "rate": "20.00", "class_name": "Hardware"},
+            ],
+        },
+        {
+            "id": "t2",
+            "customer_id": "exempt",
+            "date": "2026-11-01",
+            "terms": "Net 15",
+            "lines": [{"item_id": "work", "quantity": "2", "rate": "100.00"}],
+        },
+    ]
+    for kind, body in (("customers", customers), ("items", items), ("invoices", invoices)):
+        assert requests.post(f"{base}/v1/{kind}", json=body, headers=auth, timeout=30).status_code == 202
+    deadline, states = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        states = {
+            i["id"]: requests.get(f"{base}/v1/invoices/{i['id']}", headers=auth, timeout=10).json() for i in invoices
+        }
+        if all(s["state"] in ("synced", "failed", "blocked") for s in states.values()):
+            break
+        time.sleep(0.3)
+    assert {s["state"] for s in states.values()} == {"synced"}, states
+    taxed = company.entities["Invoice"][states["t1"]["quickbooks_id"]]
+    exempt = company.entities["Invoice"][states["t2"]["quickbooks_id"]]
+    sales = [line for line in taxed["Line"] if line["DetailType"] == "SalesItemLineDetail"]
+    assert [line["SalesItemLineDetail"]["TaxCodeRef"]["value"] for line in sales] == ["TAX", "NON"]
+    assert sales[1]["SalesItemLineDetail"]["ClassRef"]["value"] == "c2"  # per-line override
+    assert taxed["ClassRef"]["value"] == "c1"
+    assert any(line["DetailType"] == "DiscountLineDetail" for line in taxed["Line"])
+    assert Decimal(str(taxed["TxnTaxDetail"]["TotalTax"])) == Decimal("8.00")
+    terms = {t["Id"]: t["Name"] for t in company.entities["Term"].values()}
+    assert terms[taxed["SalesTermRef"]["value"]] == "Net 30"  # the tenant default
+    assert terms[exempt["SalesTermRef"]["value"]] == "Net 15"  # the invoice's own
+    exempt_lines = [line for line in exempt["Line"] if line["DetailType"] == "SalesItemLineDetail"]
+    assert {line["SalesItemLineDetail"]["TaxCodeRef"]["value"] for line in exempt_lines} == {"NON"}
