@@ -330,9 +330,25 @@ def test_quickbooks_online_reconnects_after_invalid_grant(stack: LocalStack) -> 
         get_services().tokens.force_refresh(created["tenant_id"], seen_version=10**6)
     status = requests.get(f"{base}/v1/qbo/connection", headers=auth, timeout=10).json()
     assert status["status"] == "needs_reauth" and status["reconnect_url"] == "/v1/qbo/connect"
+    # Work sent meanwhile is held, not failed: it waits for the reconnection.
+    requests.patch(f"{base}/v1/tenant/settings", json={"auto_create_customers": True}, headers=auth, timeout=10)
+    customer = {"id": "held", "name": "Held While Disconnected", "email": "held@example.com"}
+    assert requests.post(f"{base}/v1/customers", json=customer, headers=auth, timeout=10).status_code == 202
+
+    def held_state() -> dict:
+        return requests.get(f"{base}/v1/customers/held", headers=auth, timeout=10).json()
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and held_state()["state"] != "waiting":
+        time.sleep(0.2)
+    assert held_state()["reason"]["code"] in ("qbo_needs_reauth", "not_connected")
     again = connect()
     assert again["realm_id"] == first["realm_id"] and again["company_name"] == first["company_name"]
     assert requests.post(f"{base}/v1/qbo/connection/test", headers=auth, timeout=30).json()["ok"] is True
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and held_state()["state"] != "synced":
+        time.sleep(0.2)
+    assert held_state()["state"] == "synced" and held_state()["quickbooks_id"]  # nothing lost
 
 
 def test_records_flow_to_quickbooks_online_with_matching_dependencies_and_payments(stack: LocalStack) -> None:
