@@ -65,3 +65,16 @@ def test_transfer_history_is_newest_first_and_pages(store: Store) -> None:
         if cursor is None:
             break
     assert seen == ["x4", "x3", "x2", "x1", "x0"]
+
+
+def test_batched_reads_and_history_writes(store: Store) -> None:
+    for i in range(130):  # more than one BatchGetItem (100 keys)
+        store.records.create(make_record(f"b-{i:03d}"))
+    wanted = [f"b-{i:03d}" for i in range(0, 130, 3)] + ["unknown", "b-000"]
+    found = store.records.get_many("t1", "invoices", wanted)
+    assert set(found) == {f"b-{i:03d}" for i in range(0, 130, 3)}
+    assert found["b-003"].payload == {"id": "b-003", "total": "1.50"}
+    store.records.log_many(  # more than one BatchWriteItem (25 writes)
+        [TransferRecord("t1", f"m{i:02d}", "invoices", f"b-{i:03d}", "queued", at(i)) for i in range(30)]
+    )
+    assert len(store.records.history("t1", limit=100).items) == 30

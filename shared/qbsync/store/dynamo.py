@@ -12,8 +12,10 @@ A JSON string round-trips exactly what the caller stored, and the memory adapter
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -840,10 +842,42 @@ class DynamoSyncRecords(_DynamoDocuments):
         )
         return Page(items=page, cursor=next_cursor)
 
+    def get_many(self, tenant_id: str, kind: str, source_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        found: dict[str, SyncRecord] = {}
+        unique: builtins.list[str] = builtins.list(dict.fromkeys(source_ids))
+        for start in range(0, len(unique), 100):  # BatchGetItem takes at most 100 keys
+            pending: builtins.list[Item] = [
+                _key(keys.record_key(tenant_id, kind, sid)) for sid in unique[start : start + 100]
+            ]
+            for _ in range(50):  # unprocessed keys (throttling) are retried, bounded
+                response = self._db.batch_get_item(
+                    RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    record = from_doc(SyncRecord, _str(item, "doc"), _int(item, "version"))
+                    found[record.source_id] = record
+                unprocessed: Any = response.get("UnprocessedKeys", {})
+                pending = builtins.list(unprocessed.get(self._table, {}).get("Keys", []))
+                if not pending:
+                    break
+        return found
+
     def log(self, transfer: TransferRecord) -> None:
-        item = _key(keys.transfer_key(transfer.tenant_id, transfer.at, transfer.transfer_id))
-        item.update({"entity": _s("transfer"), "doc": _s(json.dumps(dataclasses.asdict(transfer)))})
-        self._db.put_item(TableName=self._table, Item=item)
+        self.log_many([transfer])
+
+    def log_many(self, transfers: Sequence[TransferRecord]) -> None:
+        items = []
+        for transfer in transfers:
+            item = _key(keys.transfer_key(transfer.tenant_id, transfer.at, transfer.transfer_id))
+            item.update({"entity": _s("transfer"), "doc": _s(json.dumps(dataclasses.asdict(transfer)))})
+            items.append({"PutRequest": {"Item": item}})
+        for start in range(0, len(items), 25):  # BatchWriteItem takes at most 25 writes
+            pending: builtins.list[Any] = items[start : start + 25]
+            for _ in range(50):
+                response = self._db.batch_write_item(RequestItems={self._table: pending})
+                pending = builtins.list(response.get("UnprocessedItems", {}).get(self._table, []))
+                if not pending:
+                    break
 
     def save_sync_run(self, tenant_id: str, sync_id: str, run: dict[str, Any]) -> None:
         item = _key(keys.sync_run_key(tenant_id, sync_id))

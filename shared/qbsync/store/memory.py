@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -454,6 +455,14 @@ class MemorySyncRecords:
             keys.encode_cursor(keys.record_key(tenant_id, kind, page[-1].source_id)) if more and page else None
         )
         return Page(items=page, cursor=next_cursor)
+
+    def get_many(self, tenant_id: str, kind: str, source_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        found = {source_id: self.get(tenant_id, kind, source_id) for source_id in source_ids}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def log_many(self, transfers: Sequence[TransferRecord]) -> None:
+        for transfer in transfers:
+            self.log(transfer)
 
     def log(self, transfer: TransferRecord) -> None:
         sk = keys.transfer_key(transfer.tenant_id, transfer.at, transfer.transfer_id)["SK"]

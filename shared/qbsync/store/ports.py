@@ -6,6 +6,7 @@ and ``store.memory`` (in-memory fakes for unit tests). ``tests/contract`` runs o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -314,8 +315,14 @@ class SyncRecordRepository(Protocol):
     ) -> Page[SyncRecord]:
         """A tenant's records of one kind in source-id order, optionally only those in ``state``."""
 
+    def get_many(self, tenant_id: str, kind: str, source_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        """The known records among ``source_ids`` (consistent reads, batched)."""
+
     def log(self, transfer: TransferRecord) -> None:
         """Append to the transfer history."""
+
+    def log_many(self, transfers: Sequence[TransferRecord]) -> None:
+        """Append several entries (batched writes)."""
 
     def history(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[TransferRecord]:
         """The tenant's transfers, newest first."""

@@ -20,7 +20,7 @@ from pydantic import Field, StringConstraints, ValidationError
 from qbsync.clock import Clock, SystemClock, iso
 from qbsync.errors import AlreadyExists, ConcurrentModification, FieldError, NotFound, ValidationFailed
 from qbsync.models import StrictModel, field_errors
-from qbsync.queue import TransferQueue
+from qbsync.queue import Outgoing, TransferQueue
 from qbsync.store.ports import Store, SyncRecord, SyncState, Tenant, TransferRecord
 from qbsync.sync.records import RECORD_MODELS, SourceRecord
 from qbsync.transfers import TransferMessage
@@ -123,8 +123,104 @@ class IngestService:
         self.clock = clock or SystemClock()
 
     def accept(self, tenant: Tenant, kind: str, body: Any) -> AcceptedList:
+        """Store and queue a batch with few round trips: one batched read, one conditional write per changed
+        record (the only per-record call), then batched history writes and batched queue sends."""
         records = validate_records(kind, body)
-        return AcceptedList(transfers=[self._accept_one(tenant.tenant_id, kind, r) for r in records])
+        tenant_id = tenant.tenant_id
+        existing = self.store.records.get_many(tenant_id, kind, [r.id for r in records])
+        targets: dict[str | None, str | None] = {}  # organization → target, worked out once per request
+        now = iso(self.clock.now())
+        answers: list[Accepted] = []
+        logs: list[TransferRecord] = []
+        outgoing: list[Outgoing] = []
+        for record in records:
+            payload = record.model_dump(mode="json", exclude_none=True)
+            digest = content_hash(payload)
+            current = existing.get(record.id)
+            if current is not None and current.content_hash == digest and current.state != "failed":
+                answers.append(Accepted(id=record.id, transfer_id=current.transfer_id, status="unchanged"))
+                continue
+            organization = payload.get("organization_id")
+            if organization not in targets:
+                targets[organization] = self.router.target(tenant_id, organization)
+            try:
+                stored = self._store(tenant_id, kind, record.id, payload, digest, current, now, targets[organization])
+            except (ConcurrentModification, AlreadyExists):
+                answers.append(self._accept_one(tenant_id, kind, record))  # raced with another post: one by one
+                continue
+            logs.append(self._queued_log(stored, now))
+            if stored.target:
+                outgoing.append(self.message(stored))
+            answers.append(
+                Accepted(id=record.id, transfer_id=stored.transfer_id, status="queued" if stored.target else "waiting")
+            )
+        self.store.records.log_many(logs)
+        self.queue.send_many(outgoing)
+        return AcceptedList(transfers=answers)
+
+    def _store(
+        self,
+        tenant_id: str,
+        kind: str,
+        source_id: str,
+        payload: dict[str, Any],
+        digest: str,
+        existing: SyncRecord | None,
+        now: str,
+        target: str | None,
+    ) -> SyncRecord:
+        transfer_id = "x_" + secrets.token_hex(10)
+        state: SyncState = "pending" if target else "waiting"
+        reason = (
+            None
+            if target
+            else {
+                "code": "not_connected",
+                "message": "No QuickBooks is connected yet; the record is sent once one is.",
+                "action": "Connect QuickBooks Online or add a Web Connector connector.",
+            }
+        )
+        if existing is None:
+            return self.store.records.create(
+                SyncRecord(
+                    tenant_id=tenant_id,
+                    kind=kind,
+                    source_id=source_id,
+                    content_hash=digest,
+                    payload=payload,
+                    state=state,
+                    created_at=now,
+                    updated_at=now,
+                    transfer_id=transfer_id,
+                    target=target,
+                    reason=reason,
+                )
+            )
+        return self.store.records.save(
+            replace(
+                existing,
+                content_hash=digest,
+                payload=payload,
+                state=state,
+                updated_at=now,
+                transfer_id=transfer_id,
+                target=target,
+                reason=reason,
+            )
+        )
+
+    @staticmethod
+    def _queued_log(record: SyncRecord, now: str) -> TransferRecord:
+        return TransferRecord(
+            record.tenant_id,
+            record.transfer_id,
+            record.kind,
+            record.source_id,
+            "queued" if record.target else "waiting",
+            now,
+            target=record.target,
+            message=None if record.target else "waiting for a QuickBooks connection",
+        )
 
     def get(self, tenant: Tenant, kind: str, source_id: str) -> SyncRecord:
         found = self.store.records.get(tenant.tenant_id, kind, source_id)
@@ -133,78 +229,35 @@ class IngestService:
         return found
 
     def _accept_one(self, tenant_id: str, kind: str, record: SourceRecord) -> Accepted:
+        """One record, re-reading on every conflict (used when a batched write raced with another post)."""
         payload = record.model_dump(mode="json", exclude_none=True)
         digest = content_hash(payload)
-        source_id = str(payload["id"])
-        now = iso(self.clock.now())
         for _ in range(8):
-            existing = self.store.records.get(tenant_id, kind, source_id)
+            now = iso(self.clock.now())
+            existing = self.store.records.get(tenant_id, kind, record.id)
             if existing is not None and existing.content_hash == digest and existing.state != "failed":
-                return Accepted(id=source_id, transfer_id=existing.transfer_id, status="unchanged")
-            transfer_id = "x_" + secrets.token_hex(10)
-            target = self.router.target(tenant_id, payload.get("organization_id"))
-            state: SyncState = "pending" if target else "waiting"
-            reason = (
-                None
-                if target
-                else {
-                    "code": "not_connected",
-                    "message": "No QuickBooks is connected yet; the record is sent once one is.",
-                    "action": "Connect QuickBooks Online or add a Web Connector connector.",
-                }
-            )
+                return Accepted(id=record.id, transfer_id=existing.transfer_id, status="unchanged")
             try:
-                if existing is None:
-                    stored = self.store.records.create(
-                        SyncRecord(
-                            tenant_id=tenant_id,
-                            kind=kind,
-                            source_id=source_id,
-                            content_hash=digest,
-                            payload=payload,
-                            state=state,
-                            created_at=now,
-                            updated_at=now,
-                            transfer_id=transfer_id,
-                            target=target,
-                            reason=reason,
-                        )
-                    )
-                else:
-                    stored = self.store.records.save(
-                        replace(
-                            existing,
-                            content_hash=digest,
-                            payload=payload,
-                            state=state,
-                            updated_at=now,
-                            transfer_id=transfer_id,
-                            target=target,
-                            reason=reason,
-                        )
-                    )
+                target = self.router.target(tenant_id, payload.get("organization_id"))
+                stored = self._store(tenant_id, kind, record.id, payload, digest, existing, now, target)
             except (ConcurrentModification, AlreadyExists):
-                continue  # the same record posted twice at once: re-read and decide again
-            self.store.records.log(
-                TransferRecord(
-                    tenant_id,
-                    transfer_id,
-                    kind,
-                    source_id,
-                    "queued" if target else "waiting",
-                    now,
-                    target=target,
-                    message=None if target else "waiting for a QuickBooks connection",
-                )
-            )
-            if target:
+                continue
+            self.store.records.log(self._queued_log(stored, now))
+            if stored.target:
                 self.enqueue(stored)
-            return Accepted(id=source_id, transfer_id=transfer_id, status="queued" if target else "waiting")
-        raise ConcurrentModification(f"{kind} {source_id!r} is changing too often; try again.")
+            return Accepted(
+                id=record.id, transfer_id=stored.transfer_id, status="queued" if stored.target else "waiting"
+            )
+        raise ConcurrentModification(f"{kind} {record.id!r} is changing too often; try again.")
 
     def enqueue(self, record: SyncRecord) -> None:
+        message, group_id, deduplication_id = self.message(record)
+        self.queue.send(message, group_id=group_id, deduplication_id=deduplication_id)
+
+    @staticmethod
+    def message(record: SyncRecord) -> Outgoing:
         assert record.target is not None
-        self.queue.send(
+        return (
             TransferMessage(
                 tenant_id=record.tenant_id,
                 transfer_id=record.transfer_id,
@@ -212,11 +265,11 @@ class IngestService:
                 target="qbo" if record.target.startswith("qbo:") else "qbd",
                 payload={"source_id": record.source_id, "content_hash": record.content_hash},
             ),
-            group_id=f"{record.tenant_id}:{record.target}",
+            f"{record.tenant_id}:{record.target}",
             # The version changes with every state change, so a record released again (it waited for a customer,
             # then for an item) is not dropped by SQS's 5-minute de-duplication; redeliveries of one message are
             # harmless anyway (the worker skips content that is already in QuickBooks).
-            deduplication_id=f"{record.transfer_id}-{record.version}",
+            f"{record.transfer_id}-{record.version}",
         )
 
 
