@@ -9,13 +9,14 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint typecheck cfn-lint sam-validate unit invoke bench format clean
+.PHONY: help install run test lint typecheck cfn-lint sam-validate unit acceptance invoke bench format clean
 
 help:
 	@echo "make run        start the local stack (API on http://127.0.0.1:$${QBSYNC_PORT:-8000})"
 	@echo "make test       install, lint and run the whole test suite"
 	@echo "make invoke FN=<function> EVENT=events/<file>.json   run one Lambda handler in-process"
 	@echo "make lint       ruff, mypy (shared/qbsync), cfn-lint, sam validate --lint"
+	@echo "make acceptance the full-volume acceptance runs (minutes each)"
 	@echo "make format     ruff format + autofix"
 
 $(STAMP): pyproject.toml
@@ -51,6 +52,9 @@ typecheck: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+acceptance: $(STAMP)  ## the full-volume acceptance runs (minutes each), outside the default suite
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -11,7 +11,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -351,27 +353,41 @@ def test_quickbooks_online_reconnects_after_invalid_grant(stack: LocalStack) -> 
     assert held_state()["state"] == "synced" and held_state()["quickbooks_id"]  # nothing lost
 
 
+def online_tenant(stack: LocalStack, name: str, settings: dict | None = None) -> tuple[dict[str, str], Any]:
+    """A new tenant connected, through the real OAuth flow, to a new emulated QuickBooks Online company."""
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": name}, headers=admin, timeout=10).json()["api_key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    if settings:
+        assert requests.patch(f"{base}/v1/tenant/settings", json=settings, headers=auth, timeout=10).status_code == 200
+    emulator = stack.qbo_emulator
+    realm = emulator.add_company(name=f"{name} Books")
+    emulator.authorize_realm = realm
+    url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
+    requests.get(requests.get(url, allow_redirects=False, timeout=10).headers["Location"], timeout=30)
+    return auth, emulator.company(realm)
+
+
+def add_classes(company: Any, *names: str) -> None:
+    for index, name in enumerate(names, 1):
+        company.entities["Class"][f"k{index}"] = {
+            "Id": f"k{index}",
+            "Name": name,
+            "FullyQualifiedName": name,
+            "SyncToken": "0",
+            "Active": True,
+        }
+
+
 def test_records_flow_to_quickbooks_online_with_matching_dependencies_and_payments(stack: LocalStack) -> None:
     """Issue 5 on the local stack: customers (matched by email or created), items, invoices with discounts and
     payments reach the emulator once each, balances are right, the API reports every record synced."""
     from decimal import Decimal
 
-    emulator = stack.qbo_emulator
     base = stack.base_url
-    admin = {"Authorization": f"Bearer {stack.admin_key}"}
-    key = requests.post(f"{base}/v1/tenants", json={"name": "Sync Co"}, headers=admin, timeout=10).json()["api_key"]
-    auth = {"Authorization": f"Bearer {key}"}
-    requests.patch(
-        f"{base}/v1/tenant/settings",
-        json={"auto_create_customers": True, "auto_create_items": True, "income_account": "Services"},
-        headers=auth,
-        timeout=10,
-    )
-    realm = emulator.add_company(name="Sync Books")
-    emulator.authorize_realm = realm
-    url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
-    requests.get(requests.get(url, allow_redirects=False, timeout=10).headers["Location"], timeout=30)
-    company = emulator.company(realm)
+    settings = {"auto_create_customers": True, "auto_create_items": True, "income_account": "Services"}
+    auth, company = online_tenant(stack, "Sync Co", settings)
     # One customer already exists in QuickBooks with the billing email of source customer c-0: it is linked.
     company.entities["Customer"]["900"] = {
         "Id": "900",
@@ -453,16 +469,8 @@ def test_records_flow_to_quickbooks_online_with_matching_dependencies_and_paymen
 
 def test_match_issues_block_records_and_resolving_releases_the_waiting_invoice(stack: LocalStack) -> None:
     """Issue 5's crafted cases: each match-issue type is raised; resolving one syncs its waiting invoice."""
-    emulator = stack.qbo_emulator
     base = stack.base_url
-    admin = {"Authorization": f"Bearer {stack.admin_key}"}
-    key = requests.post(f"{base}/v1/tenants", json={"name": "Match Co"}, headers=admin, timeout=10).json()["api_key"]
-    auth = {"Authorization": f"Bearer {key}"}
-    realm = emulator.add_company(name="Match Books")
-    emulator.authorize_realm = realm
-    url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
-    requests.get(requests.get(url, allow_redirects=False, timeout=10).headers["Location"], timeout=30)
-    company = emulator.company(realm)
+    auth, company = online_tenant(stack, "Match Co")
     for qb_id, name in (("701", "Twin A"), ("702", "Twin B")):  # two QuickBooks customers share one email
         company.entities["Customer"][qb_id] = {
             "Id": qb_id,
@@ -609,10 +617,8 @@ def test_records_flow_to_quickbooks_desktop_through_the_web_connector(stack: Loc
         assert predicate(), [state("invoices", i["id"]) for i in invoices[:3]] + [state("payments", "dpay-0")]
 
     wait_for(lambda: all(state("invoices", i["id"])["state"] == "pending" for i in invoices))
-    assert state("invoices", "dinv-disc")["state"] == "blocked", state(
-        "invoices", "dinv-disc"
-    )  # no Desktop discount item configured
-    assert state("payments", "dpay-0")["state"] == "waiting"
+    wait_for(lambda: state("invoices", "dinv-disc")["state"] == "blocked")  # no Desktop discount item configured
+    wait_for(lambda: state("payments", "dpay-0")["state"] == "waiting")
 
     company_state = tmp_path / "desk.json"
 
@@ -670,11 +676,7 @@ def test_invoices_carry_discounts_tax_classes_and_terms_into_quickbooks_online(s
     override), US sales tax (TAX/NON lines, exempt customers, tax-exempt items) and discounts."""
     from decimal import Decimal
 
-    emulator = stack.qbo_emulator
     base = stack.base_url
-    admin = {"Authorization": f"Bearer {stack.admin_key}"}
-    key = requests.post(f"{base}/v1/tenants", json={"name": "Tax Co"}, headers=admin, timeout=10).json()["api_key"]
-    auth = {"Authorization": f"Bearer {key}"}
     settings = {
         "auto_create_customers": True,
         "auto_create_items": True,
@@ -684,20 +686,8 @@ def test_invoices_carry_discounts_tax_classes_and_terms_into_quickbooks_online(s
         "allow_class_override": True,
         "sales_tax": {"enabled": True, "default_tax_code": "TAX"},
     }
-    assert requests.patch(f"{base}/v1/tenant/settings", json=settings, headers=auth, timeout=10).status_code == 200
-    realm = emulator.add_company(name="Tax Books")
-    emulator.authorize_realm = realm
-    url = requests.get(f"{base}/v1/qbo/connect", headers=auth, timeout=30).json()["authorization_url"]
-    requests.get(requests.get(url, allow_redirects=False, timeout=10).headers["Location"], timeout=30)
-    company = emulator.company(realm)
-    for class_id, name in (("c1", "Consulting"), ("c2", "Hardware")):
-        company.entities["Class"][class_id] = {
-            "Id": class_id,
-            "Name": name,
-            "FullyQualifiedName": name,
-            "SyncToken": "0",
-            "Active": True,
-        }
+    auth, company = online_tenant(stack, "Tax Co", settings)
+    add_classes(company, "Consulting", "Hardware")
     customers = [
         {"id": "taxable", "name": "Taxable Customer", "email": "t@example.com"},
         {"id": "exempt", "name": "Exempt Customer", "email": "e@example.com", "tax_exempt": True},
@@ -742,8 +732,8 @@ def test_invoices_carry_discounts_tax_classes_and_terms_into_quickbooks_online(s
     exempt = company.entities["Invoice"][states["t2"]["quickbooks_id"]]
     sales = [line for line in taxed["Line"] if line["DetailType"] == "SalesItemLineDetail"]
     assert [line["SalesItemLineDetail"]["TaxCodeRef"]["value"] for line in sales] == ["TAX", "NON"]
-    assert sales[1]["SalesItemLineDetail"]["ClassRef"]["value"] == "c2"  # per-line override
-    assert taxed["ClassRef"]["value"] == "c1"
+    assert sales[1]["SalesItemLineDetail"]["ClassRef"]["value"] == "k2"  # per-line override
+    assert taxed["ClassRef"]["value"] == "k1"
     assert any(line["DetailType"] == "DiscountLineDetail" for line in taxed["Line"])
     assert Decimal(str(taxed["TxnTaxDetail"]["TotalTax"])) == Decimal("8.00")
     terms = {t["Id"]: t["Name"] for t in company.entities["Term"].values()}
@@ -751,3 +741,100 @@ def test_invoices_carry_discounts_tax_classes_and_terms_into_quickbooks_online(s
     assert terms[exempt["SalesTermRef"]["value"]] == "Net 15"  # the invoice's own
     exempt_lines = [line for line in exempt["Line"] if line["DetailType"] == "SalesItemLineDetail"]
     assert {line["SalesItemLineDetail"]["TaxCodeRef"]["value"] for line in exempt_lines} == {"NON"}
+
+
+def volume_data(*, desktop: bool = False) -> dict[str, list[dict]]:
+    """200 customers, 50 items, 1,000 invoices, 400 payments. QBO invoices carry discounts, sales tax, classes and
+    terms; the Desktop set leaves out discounts and tax (they need a discount item / sales tax item configured)."""
+    customers = [
+        {"id": f"vc-{i}", "name": f"Volume Customer {i:03d}", "email": f"vc{i}@example.com", "tax_exempt": i % 10 == 0}
+        for i in range(200)
+    ]
+    items = [
+        {"id": f"vi-{i}", "name": f"Volume Item {i:02d}", "sku": f"VI-{i:02d}", "price": "25.00", "taxable": i % 5 != 0}
+        for i in range(50)
+    ]
+    invoices, payments = [], []
+    for i in range(1000):
+        customer, item = customers[i % 200], items[i % 50]
+        invoice: dict = {
+            "id": f"vinv-{i}",
+            "customer_id": customer["id"],
+            "date": "2026-11-01",
+            "doc_number": f"V{i:05d}" if not desktop else f"V{i:05d}"[:11],
+            "lines": [{"item_id": item["id"], "quantity": "4", "rate": "25.00"}],
+        }
+        total = Decimal("100.00")
+        if not desktop:
+            invoice["class_name"] = "Consulting" if i % 2 else "Hardware"
+            if i % 7 == 0:
+                invoice["terms"] = "Net 15"
+            if i % 4 == 0:
+                invoice["discount"] = {"amount": "10.00"}
+                total -= Decimal("10.00")
+            if item["taxable"] and not customer["tax_exempt"]:
+                invoice["tax_amount"] = "7.50"
+                total += Decimal("7.50")
+        invoice["total"] = str(total)
+        invoices.append(invoice)
+        if i < 400:
+            payments.append(
+                {
+                    "id": f"vpay-{i}",
+                    "customer_id": customer["id"],
+                    "date": "2026-11-05",
+                    "amount": str(total),
+                    "applied_to": [{"invoice_id": invoice["id"], "amount": str(total)}],
+                }
+            )
+    return {"customers": customers, "items": items, "invoices": invoices, "payments": payments}
+
+
+def post_all(base: str, auth: dict[str, str], data: dict[str, list[dict]]) -> None:
+    for kind in ("customers", "items", "invoices", "payments"):
+        records = data[kind]
+        for start in range(0, len(records), 100):
+            answer = requests.post(f"{base}/v1/{kind}", json=records[start : start + 100], headers=auth, timeout=120)
+            assert answer.status_code == 202, answer.text
+
+
+def all_states(base: str, auth: dict[str, str], data: dict[str, list[dict]]) -> dict[str, dict]:
+    return {
+        r["id"]: requests.get(f"{base}/v1/{kind}/{r['id']}", headers=auth, timeout=10).json()
+        for kind, records in data.items()
+        for r in records
+    }
+
+
+@pytest.mark.slow
+def test_volume_to_quickbooks_online(stack: LocalStack) -> None:
+    """Issue 5's QBO acceptance run at full volume: every record exactly once, every balance right."""
+    base = stack.base_url
+    settings = {
+        "auto_create_customers": True,
+        "auto_create_items": True,
+        "income_account": "Services",
+        "default_terms": "Net 30",
+        "use_classes": True,
+        "sales_tax": {"enabled": True, "default_tax_code": "TAX"},
+    }
+    auth, company = online_tenant(stack, "Volume Co", settings)
+    add_classes(company, "Consulting", "Hardware")
+    data = volume_data()
+    post_all(base, auth, data)
+    post_all(base, auth, data)  # everything twice: the second time is a no-op
+    last = data["payments"][-1]["id"]
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if requests.get(f"{base}/v1/payments/{last}", headers=auth, timeout=10).json()["state"] == "synced":
+            break
+        time.sleep(2)
+    states = all_states(base, auth, data)
+    assert [s for s in states.values() if s["state"] != "synced"] == []
+    assert len(company.entities["Customer"]) == 200 and len(company.entities["Item"]) == 50
+    assert len(company.entities["Invoice"]) == 1000 and len(company.entities["Payment"]) == 400
+    for index, invoice in enumerate(data["invoices"]):
+        qb = company.entities["Invoice"][states[invoice["id"]]["quickbooks_id"]]
+        assert Decimal(str(qb["TotalAmt"])) == Decimal(invoice["total"])
+        assert Decimal(str(qb["Balance"])) == (Decimal(0) if index < 400 else Decimal(invoice["total"]))
+    assert company.throttled == 0

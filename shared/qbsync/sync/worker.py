@@ -9,7 +9,7 @@ and items, a payment for its invoices; when a record syncs, whatever waited for 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,22 @@ TRANSFER_STATUS: dict[str, TransferStatus] = {
     "pending": "queued",
 }
 QBO_ENTITY = {"customers": "Customer", "items": "Item", "invoices": "Invoice", "payments": "Payment"}
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """How one kind of list record is matched to QuickBooks, and the match-issue codes it raises."""
+
+    kind: str  # customer | item
+    entity: str
+    query_field: str
+    key_name: str  # what users call the key
+    key_code: str  # in issue codes: customer_missing_email, customer_email_shared…
+    name_field: str
+
+
+CUSTOMER_MATCH = MatchRule("customer", "Customer", "PrimaryEmailAddr", "billing email", "email", "DisplayName")
+ITEM_MATCH = MatchRule("item", "Item", "Sku", "SKU", "sku", "Name")
 
 
 class Blocked(Exception):
@@ -356,7 +372,9 @@ class SyncWorker:
         if kind == "customers":
             customer = SourceCustomer.model_validate(record.payload)
             if record.qb_id is None:
-                linked = self._match_customer(client, customer, settings)
+                linked = self._match(
+                    client, CUSTOMER_MATCH, customer.email, customer.name, settings.auto_create_customers
+                )
                 if linked is not None:
                     return "link", linked["Id"], linked.get("SyncToken")
             body = mapping.qbo_customer(
@@ -376,7 +394,7 @@ class SyncWorker:
         if kind == "items":
             item = SourceItem.model_validate(record.payload)
             if record.qb_id is None:
-                linked = self._match_item(client, item, settings)
+                linked = self._match(client, ITEM_MATCH, item.sku, item.name, settings.auto_create_items)
                 if linked is not None:
                     return "link", linked["Id"], linked.get("SyncToken")
             try:
@@ -456,60 +474,34 @@ class SyncWorker:
                 qb_message=exc.detail,
             ) from None
 
-    def _match_customer(
-        self, client: QboClient, customer: SourceCustomer, settings: TenantSettings
+    def _match(
+        self, client: QboClient, rule: MatchRule, key: str | None, label: str, auto_create: bool
     ) -> dict[str, Any] | None:
-        if not customer.email:
-            if settings.auto_create_customers:
+        """The QuickBooks object this record is, by its matching key (T1 email, T2 SKU); None: create it."""
+        if not key:
+            if auto_create:
                 return None
             raise Blocked(
-                "customer_missing_email",
-                f"Customer {customer.name!r} has no billing email to match on.",
-                "Add the billing email in the source, or link the customer by hand.",
+                f"{rule.kind}_missing_{rule.key_code}",
+                f"{rule.kind.capitalize()} {label!r} has no {rule.key_name} to match on.",
+                f"Add the {rule.key_name} in the source, or link it by hand.",
             )
-        found = client.query_all("Customer", where=f"PrimaryEmailAddr = {_q(customer.email)}")
+        found = client.query_all(rule.entity, where=f"{rule.query_field} = {_q(key)}")
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
             raise Blocked(
-                "customer_email_shared",
-                f"{len(found)} QuickBooks customers share {customer.email}.",
+                f"{rule.kind}_{rule.key_code}_shared",
+                f"{len(found)} QuickBooks {rule.kind}s share the {rule.key_name} {key}.",
                 'Pick one: POST /v1/match-issues/{id}/resolve {"quickbooks_id": …}.',
-                candidates=[{"quickbooks_id": c["Id"], "name": c.get("DisplayName")} for c in found],
+                candidates=[{"quickbooks_id": c["Id"], "name": c.get(rule.name_field)} for c in found],
             )
-        if settings.auto_create_customers:
+        if auto_create:
             return None
         raise Blocked(
-            "customer_not_found",
-            f"No QuickBooks customer has the email {customer.email}.",
-            "Create it in QuickBooks, turn on auto-create customers, or link it by hand.",
-        )
-
-    def _match_item(self, client: QboClient, item: SourceItem, settings: TenantSettings) -> dict[str, Any] | None:
-        if not item.sku:
-            if settings.auto_create_items:
-                return None
-            raise Blocked(
-                "item_missing_sku",
-                f"Item {item.name!r} has no SKU to match on.",
-                "Add the SKU in the source, or link the item by hand.",
-            )
-        found = client.query_all("Item", where=f"Sku = {_q(item.sku)}")
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            raise Blocked(
-                "item_sku_shared",
-                f"{len(found)} QuickBooks items share the SKU {item.sku}.",
-                'Pick one: POST /v1/match-issues/{id}/resolve {"quickbooks_id": …}.',
-                candidates=[{"quickbooks_id": c["Id"], "name": c.get("Name")} for c in found],
-            )
-        if settings.auto_create_items:
-            return None
-        raise Blocked(
-            "item_not_found",
-            f"No QuickBooks item has the SKU {item.sku}.",
-            "Create it in QuickBooks, turn on auto-create items, or link it by hand.",
+            f"{rule.kind}_not_found",
+            f"No QuickBooks {rule.kind} has the {rule.key_name} {key}.",
+            f"Create it in QuickBooks, turn on auto-create {rule.kind}s, or link it by hand.",
         )
 
     def _ids(self, client: QboClient, entity: str) -> dict[str, str]:
