@@ -24,6 +24,22 @@ def queue(settings, memory_store: MemoryStore) -> MemoryTransferQueue:  # type: 
     return sent
 
 
+def connect_qbo(store: MemoryStore, tenant_id: str, realm_id: str) -> None:
+    store.qbo.create(
+        QboConnection(
+            tenant_id=tenant_id,
+            realm_id=realm_id,
+            status="connected",
+            company_name="Co",
+            tokens="x",
+            access_expires_at=0,
+            refresh_expires_at=0,
+            connected_at="",
+            updated_at="",
+        )
+    )
+
+
 def customer(i: int = 1, **extra: object) -> dict:
     return {"id": f"c-{i}", "name": f"Customer {i}", "email": f"c{i}@example.com", **extra}
 
@@ -44,19 +60,7 @@ def test_records_are_routed_to_the_connected_company_in_one_message_group(
     api: Api, queue: MemoryTransferQueue, memory_store: MemoryStore
 ) -> None:
     created = api.create_tenant()
-    memory_store.qbo.create(
-        QboConnection(
-            tenant_id=created["tenant_id"],
-            realm_id="4620816365",
-            status="connected",
-            company_name="Co",
-            tokens="x",
-            access_expires_at=0,
-            refresh_expires_at=0,
-            connected_at="",
-            updated_at="",
-        )
-    )
+    connect_qbo(memory_store, created["tenant_id"], "4620816365")
     answer = api.request("POST", "/v1/customers", key=created["api_key"], json_body=[customer(1), customer(2)])
     assert [t["status"] for t in body(answer)["transfers"]] == ["queued", "queued"]
     groups = {group for _, group, _ in queue.sent}
@@ -139,19 +143,7 @@ def test_sync_data_sends_everything_waiting_and_reports_progress(
     key, tenant_id = created["api_key"], created["tenant_id"]
     api.request("POST", "/v1/customers", key=key, json_body=[customer(i) for i in range(3)])
     assert queue.sent == []  # nothing connected yet: they wait
-    memory_store.qbo.create(
-        QboConnection(
-            tenant_id=tenant_id,
-            realm_id="555",
-            status="connected",
-            company_name="Co",
-            tokens="x",
-            access_expires_at=0,
-            refresh_expires_at=0,
-            connected_at="",
-            updated_at="",
-        )
-    )
+    connect_qbo(memory_store, tenant_id, "555")
     started = api.request("POST", "/v1/sync", key=key, json_body={"kinds": ["customers"]})
     assert started.status_code == 202, started.body
     progress = body(started)
@@ -171,19 +163,7 @@ def test_resync_sends_a_failed_record_again(api: Api, queue: MemoryTransferQueue
     from dataclasses import replace
 
     created = api.create_tenant()
-    memory_store.qbo.create(
-        QboConnection(
-            tenant_id=created["tenant_id"],
-            realm_id="555",
-            status="connected",
-            company_name="Co",
-            tokens="x",
-            access_expires_at=0,
-            refresh_expires_at=0,
-            connected_at="",
-            updated_at="",
-        )
-    )
+    connect_qbo(memory_store, created["tenant_id"], "555")
     api.request("POST", "/v1/customers", key=created["api_key"], json_body=customer())
     record = memory_store.records.get(created["tenant_id"], "customers", "c-1")
     assert record is not None
