@@ -21,21 +21,21 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
 
-def _no_control_chars(value: str) -> str:
+def no_control_chars(value: str) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError("must not contain control characters")
     return value
 
 
 # A QuickBooks list name: QBD account full names go up to 159 characters (31 per segment, ':'-separated).
-QbName = Annotated[str, StringConstraints(min_length=1, max_length=159), AfterValidator(_no_control_chars)]
-DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_no_control_chars)]
+QbName = Annotated[str, StringConstraints(min_length=1, max_length=159), AfterValidator(no_control_chars)]
+DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(no_control_chars)]
 
 ITEM_NAME_FIELDS = frozenset({"name", "sku", "code", "description"})
 
 
 def _item_name_template(value: str) -> str:
-    _no_control_chars(value)
+    no_control_chars(value)
     fields = []
     try:
         for _literal, field_name, format_spec, conversion in string.Formatter().parse(value):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
@@ -310,6 +310,14 @@ class TransferList(StrictModel):
 
 
 MATCHABLE = ("customers", "items")
+# Which kinds can wait for a record of a kind: invoices wait for customers and items, payments for customers and
+# invoices. Releasing only these keeps a sync from scanning waiting lists nothing can be in.
+DEPENDENTS: dict[str, tuple[str, ...]] = {
+    "customers": ("invoices", "payments"),
+    "items": ("invoices",),
+    "invoices": ("payments",),
+    "payments": (),
+}
 
 
 class IssueService:
@@ -382,13 +390,13 @@ class IssueService:
                 message="linked by hand",
             )
         )
-        self.release(tenant.tenant_id, lambda waiting: f"{kind}:{source_id}" in waiting.get("waiting_for", []))
+        self.release_dependents(tenant.tenant_id, kind, source_id)
         return linked
 
-    def release(self, tenant_id: str, wanted: Any) -> int:
-        """Queue again the waiting records whose reason satisfies ``wanted(reason)``; returns how many."""
+    def release(self, tenant_id: str, wanted: Any, kinds: Iterable[str] = RECORD_MODELS) -> int:
+        """Queue again the waiting records (of ``kinds``) whose reason satisfies ``wanted(reason)``."""
         released = 0
-        for kind in RECORD_MODELS:
+        for kind in kinds:
             cursor = None
             for _ in range(1000):
                 page = self.store.records.list(tenant_id, kind, state="waiting", limit=100, cursor=cursor)
@@ -407,6 +415,11 @@ class IssueService:
                 if cursor is None:
                     break
         return released
+
+    def release_dependents(self, tenant_id: str, kind: str, source_id: str) -> int:
+        """A record reached QuickBooks: queue again whatever waited for it (it may still wait for others)."""
+        ref = f"{kind}:{source_id}"
+        return self.release(tenant_id, lambda reason: ref in reason.get("waiting_for", []), DEPENDENTS[kind])
 
     def release_on_connect(self, tenant_id: str) -> int:
         """QuickBooks is connected now: send everything that waited for a connection."""

@@ -12,11 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from qbsync.models import StrictModel, _no_control_chars
+from qbsync.models import StrictModel, no_control_chars
 
 SourceId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f#]+$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=4000), AfterValidator(_no_control_chars)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_no_control_chars)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4000), AfterValidator(no_control_chars)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(no_control_chars)]
 Memo = Annotated[str, StringConstraints(max_length=4000)]
 # Amounts and dates arrive as JSON strings or numbers: these (only) accept them, exactly, without float rounding.
 Money = Annotated[Decimal, Field(max_digits=15, decimal_places=2, strict=False)]

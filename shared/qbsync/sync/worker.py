@@ -533,9 +533,7 @@ class SyncWorker:
             raise Waiting(names, f"Waiting for {', '.join(names)} to reach QuickBooks.")
 
     def _release_dependents(self, synced: SyncRecord) -> None:
-        """Queue again every record that waited for this one (it may still wait for others: it will say so)."""
-        ref = f"{synced.kind}:{synced.source_id}"
-        self.issues.release(synced.tenant_id, lambda reason: ref in reason.get("waiting_for", []))
+        self.issues.release_dependents(synced.tenant_id, synced.kind, synced.source_id)
 
     # --- bookkeeping ----------------------------------------------------------------------------------------
 
