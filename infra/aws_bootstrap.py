@@ -527,9 +527,12 @@ def bootstrap(
 
 
 def apply_env(resources: LocalResources, environ: MutableMapping[str, str] | None = None) -> None:
-    """Write ``resources.env`` into the process environment and drop cached settings and clients."""
+    """Write ``resources.env`` into the process environment and drop cached settings, clients and services (a
+    second stack in the same process must not talk to the first one's endpoints)."""
+    from qbsync.api.services import use_services
     from qbsync.aws import reset_clients
     from qbsync.settings import reset_settings
+    from qbsync.store.factory import reset_store
 
     target = os.environ if environ is None else environ
     target.update(resources.env)
@@ -538,3 +541,5 @@ def apply_env(resources: LocalResources, environ: MutableMapping[str, str] | Non
         target.pop("AWS_ENDPOINT_URL", None)
     reset_settings()
     reset_clients()
+    reset_store()
+    use_services(None)

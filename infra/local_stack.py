@@ -139,7 +139,7 @@ class LocalStack:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
 
         assert self.resources is not None
         spec = find_function(API_FUNCTION, self.resources)
@@ -153,7 +153,10 @@ class LocalStack:
             lambda_memory_size=spec["memory_size"],
         )
         # LocalDevServer uses a ThreadingMixIn HTTPServer: one slow request does not block the others.
-        self._http = create_local_server(app_obj, config, self.host, self.port)
+        if isinstance(app_obj, CustomLocalChalice):  # a second stack in this process: the app is already adapted
+            self._http = LocalDevServer(app_obj, config, self.host, self.port)
+        else:
+            self._http = create_local_server(app_obj, config, self.host, self.port)
         self.port = int(self._http.server.server_address[1])
         self._http_thread = threading.Thread(
             target=self._http.server.serve_forever, name="qbsync-api", kwargs={"poll_interval": 0.2}, daemon=True

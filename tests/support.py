@@ -7,6 +7,7 @@ import importlib.util
 import io
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +27,28 @@ def load_function_module(folder: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def serve_api() -> Iterator[str]:
+    """The real Chalice app on loopback; yields its base URL. Chalice adapts the app object the first time it
+    serves it, so a second server (another test module) reuses that adaptation instead of redoing it."""
+    from chalice.config import Config
+    from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
+
+    app = load_function_module("api").app
+    config = Config.create(chalice_stage="dev", app_name="qbsync", chalice_app=app)
+    if isinstance(app, CustomLocalChalice):
+        server = LocalDevServer(app, config, "127.0.0.1", 0)
+    else:
+        server = create_local_server(app, config, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server.server_address[1]}"
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
 
 
 @contextlib.contextmanager

@@ -90,6 +90,11 @@ class TenantSettings(StrictModel):
     connector_lockout_attempts: int = Field(
         5, ge=1, le=100, description="C2: failed Web Connector logins that lock a connector until it is unlocked."
     )
+    discount_item: QbName | None = Field(
+        None,
+        description="QuickBooks Desktop: the Discount item that carries invoice discounts (Desktop invoices have no "
+        "discount field). QuickBooks Online uses its own discount line.",
+    )
     item_name_template: ItemNameTemplate = Field(
         "{name}", description="S6: name of items qbsync creates; placeholders {name} {sku} {code} {description}."
     )

@@ -85,3 +85,28 @@ def test_tickets_round_trip_and_save_optimistically(store: Store) -> None:
     with pytest.raises(ConcurrentModification):
         store.tickets.save(found)
     assert store.tickets.get("nope") is None
+
+
+def test_enqueue_is_idempotent_by_source_ref_until_the_job_fails(store: Store) -> None:
+    first = store.jobs.enqueue(make_job(source_ref="customers:c-1:" + "a" * 32))
+    again = store.jobs.enqueue(make_job(source_ref="customers:c-1:" + "a" * 32, payload={"name": "ignored"}))
+    assert again.seq == first.seq and again.payload == {"name": "Zoë & Co"}
+    other = store.jobs.enqueue(make_job(source_ref="customers:c-1:" + "b" * 32))  # new content: new job
+    elsewhere = store.jobs.enqueue(make_job("c2", source_ref="customers:c-1:" + "a" * 32))  # another file
+    assert len({first.seq, other.seq}) == 2 and elsewhere.seq == 1
+    assert store.jobs.enqueue(make_job()).seq != store.jobs.enqueue(make_job()).seq  # no reference: always new
+
+    done = store.jobs.save(replace(first, status="done"))
+    assert store.jobs.enqueue(make_job(source_ref="customers:c-1:" + "a" * 32)).seq == done.seq  # it ran: no rerun
+    store.jobs.save(replace(done, status="error"))
+    resent = store.jobs.enqueue(make_job(source_ref="customers:c-1:" + "a" * 32))  # failed: sent again on purpose
+    assert resent.seq > other.seq
+    assert store.jobs.enqueue(make_job(source_ref="customers:c-1:" + "a" * 32)).seq == resent.seq
+
+
+def test_concurrent_enqueues_of_the_same_work_make_one_job(store: Store) -> None:
+    ref = "invoices:inv-1:" + "c" * 32
+    seqs = run_concurrently(lambda _: store.jobs.enqueue(make_job(source_ref=ref)).seq, 6)
+    assert len(set(seqs)) == 1
+    unfinished = store.jobs.unfinished("c1", 100)
+    assert [job.source_ref for job in unfinished] == [ref]

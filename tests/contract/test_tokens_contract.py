@@ -132,3 +132,31 @@ def test_no_plaintext_token_in_storage(store: Store, settings: Settings) -> None
         assert stored is not None
         with pytest.raises(ClientError):
             manager.cipher.decrypt(stored.tokens, {"purpose": "qbo-tokens", "tenant_id": "t2", "realm_id": "x"})
+
+
+def test_a_process_reads_and_decrypts_the_access_token_at_most_once_a_minute(store: Store, settings: Settings) -> None:
+    intuit = FakeIntuit()
+    manager = manager_for(store, intuit, MemoryPublisher(), settings)
+    connect(manager, store, access_expires_at=NOW + 3000)
+    clock = [float(NOW)]
+    manager.epoch = lambda: clock[0]
+    repository = store.qbo
+    reads = []
+    original_get = repository.get
+
+    def counting_get(tenant_id: str) -> QboConnection | None:
+        reads.append(tenant_id)
+        return original_get(tenant_id)
+
+    repository.get = counting_get  # type: ignore[method-assign]
+    try:
+        assert [manager.access_token("t1") for _ in range(5)] == ["at-0"] * 5
+        assert len(reads) == 1
+        clock[0] += 61  # a minute later the store is asked again (a disconnect elsewhere shows within a minute)
+        assert manager.access_token("t1") == "at-0" and len(reads) == 2
+        manager.forget("t1")  # a disconnect in this process forgets it at once
+        assert manager.access_token("t1") == "at-0" and len(reads) == 3
+        clock[0] = NOW + 3000 - 300  # within the refresh skew: refreshed, never served stale from the cache
+        assert manager.access_token("t1") == "at-1" and intuit.refreshes == 1
+    finally:
+        repository.get = original_get  # type: ignore[method-assign]

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,20 +19,9 @@ import requests
 
 from infra.local_stack import LocalStack
 from qbsync import cli
-from qbsync.aws import reset_clients
-from qbsync.settings import reset_settings
 from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    """One local stack for the module (its environment stays applied: e2e tests skip the per-test clean-up)."""
-    with LocalStack(port=0, scheduler=False) as running:
-        yield running
-    reset_settings()
-    reset_clients()
 
 
 def test_the_foundation_promises_over_real_http(stack: LocalStack) -> None:
@@ -561,7 +549,8 @@ def test_records_flow_to_quickbooks_desktop_through_the_web_connector(stack: Loc
     admin = {"Authorization": f"Bearer {stack.admin_key}"}
     key = requests.post(f"{base}/v1/tenants", json={"name": "Desk Co"}, headers=admin, timeout=10).json()["api_key"]
     auth = {"Authorization": f"Bearer {key}"}
-    requests.patch(f"{base}/v1/tenant/settings", json={"income_account": "Services"}, headers=auth, timeout=10)
+    desk_settings = {"income_account": "Services", "auto_create_customers": True, "auto_create_items": True}
+    requests.patch(f"{base}/v1/tenant/settings", json=desk_settings, headers=auth, timeout=10)
     password = "correct horse battery"
     connector = requests.post(
         f"{base}/v1/connectors",
@@ -616,9 +605,11 @@ def test_records_flow_to_quickbooks_desktop_through_the_web_connector(stack: Loc
             time.sleep(0.3)
         assert predicate(), [state("invoices", i["id"]) for i in invoices[:3]] + [state("payments", "dpay-0")]
 
-    wait_for(lambda: all(state("invoices", i["id"])["state"] == "pending" for i in invoices))
-    wait_for(lambda: state("invoices", "dinv-disc")["state"] == "blocked")  # no Desktop discount item configured
-    wait_for(lambda: state("payments", "dpay-0")["state"] == "waiting")
+    # Before the first run, the company file's customers and items must be read to match against.
+    wait_for(
+        lambda: all((state("customers", c["id"])["reason"] or {}).get("code") == "desktop_import" for c in customers)
+    )
+    wait_for(lambda: all(state("invoices", i["id"])["state"] == "waiting" for i in invoices))
 
     company_state = tmp_path / "desk.json"
 
@@ -647,15 +638,17 @@ def test_records_flow_to_quickbooks_desktop_through_the_web_connector(stack: Loc
         assert completed.returncode == 0, completed.stdout + completed.stderr
         return completed.stdout
 
-    assert "xsd: all requests valid" in run_web_connector()
-    wait_for(lambda: all(state("invoices", i["id"])["state"] == "synced" for i in invoices))
-    # Payments were released as their invoices synced; their jobs go in the same conversation when the worker is
-    # quick enough, else in the next scheduled run.
-    for _ in range(3):
+    assert "xsd: all requests valid" in run_web_connector()  # reads the lists; matching queues the jobs
+    wait_for(lambda: all(state("invoices", i["id"])["state"] in ("pending", "synced") for i in invoices))
+    assert state("invoices", "dinv-disc")["state"] == "blocked"  # no Desktop discount item configured
+    # Each run sends what is queued; payments follow their invoices (they need the invoices' TxnIDs), in the same
+    # conversation when the worker is quick enough, else in the next scheduled run.
+    for _ in range(4):
         if all(state("payments", p["id"])["state"] == "synced" for p in payments):
             break
+        assert "xsd: all requests valid" in run_web_connector()
         wait_for(lambda: all(state("payments", p["id"])["state"] in ("pending", "synced") for p in payments))
-        run_web_connector()
+    wait_for(lambda: all(state("invoices", i["id"])["state"] == "synced" for i in invoices))
     wait_for(lambda: all(state("payments", p["id"])["state"] == "synced" for p in payments))
 
     company = FakeCompany.from_json(company_state.read_text())
@@ -668,7 +661,7 @@ def test_records_flow_to_quickbooks_desktop_through_the_web_connector(stack: Loc
     jobs = requests.get(
         f"{base}/v1/connectors/{connector['connector_id']}/jobs", params={"limit": 500}, headers=auth, timeout=10
     ).json()["items"]
-    assert len(jobs) == 8 + 3 + 16 + 6 and {j["status"] for j in jobs} == {"done"}
+    assert len(jobs) == 2 + 8 + 3 + 16 + 6 and {j["status"] for j in jobs} == {"done"}  # 2: the list import
 
 
 def test_invoices_carry_discounts_tax_classes_and_terms_into_quickbooks_online(stack: LocalStack) -> None:

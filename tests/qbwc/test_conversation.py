@@ -4,15 +4,12 @@ the company file, on the jobs and in the connector grid."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 import requests
-from chalice.config import Config
-from chalice.local import create_local_server
 from lxml import etree
 
 from infra.fake_qbd import FakeCompany
@@ -24,7 +21,7 @@ from qbsync.settings import Settings
 from qbsync.store.memory import MemoryStore
 from qbsync.store.ports import Connector, Tenant
 from qbsync.tenancy import TenantService
-from tests.support import REFERENCE, load_function_module
+from tests.support import REFERENCE, serve_api
 
 PASSWORD = "correct horse battery"
 
@@ -62,17 +59,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    """The real Chalice app on loopback (chalice can build one local server per app object: one per module)."""
-    app = load_function_module("api").app
-    config = Config.create(chalice_stage="dev", app_name="qbsync", chalice_app=app)
-    server = create_local_server(app, config, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server.server_address[1]}/qbwc"
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
+    with serve_api() as base:
+        yield f"{base}/qbwc"
 
 
 @pytest.fixture

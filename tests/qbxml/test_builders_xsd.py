@@ -27,6 +27,7 @@ from qbsync.qbxml import (
     build_customer_mod,
     build_customer_query,
     build_invoice_add,
+    build_invoice_mod,
     build_invoice_query,
     build_item_add,
     build_item_query,
@@ -253,6 +254,12 @@ CASES: dict[str, Callable[[], etree._Element]] = {
     "item_query_min": lambda: build_item_query("iq-min"),
     "invoice_add_max": lambda: build_invoice_add("inv-add-max", MAX_INVOICE, include_ret_elements=["TxnID"]),
     "invoice_add_min": lambda: build_invoice_add("inv-add-min", Invoice(customer="Bob")),
+    "invoice_mod_max": lambda: build_invoice_mod(
+        "inv-mod-max", "1A2B-1234567890", "1405768916", MAX_INVOICE, include_ret_elements=["TxnID"]
+    ),
+    "invoice_mod_header_only": lambda: build_invoice_mod(
+        "inv-mod-min", "1A2B-1", "7", Invoice(customer="Bob", memo="changed")
+    ),
     "invoice_query_txn_ids": lambda: build_invoice_query(
         "iq-txn", txn_ids=["1A2B-1234567890"], include_line_items=True, include_linked_txns=True
     ),

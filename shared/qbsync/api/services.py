@@ -66,7 +66,12 @@ class Services:
             admin=AdminAuthenticator(settings),
             connectors=connectors,
             jobs=JobService(store),
-            web_connector=WebConnectorSession(store, connectors, on_job_finished=lambda job: sync.job_finished(job)),
+            web_connector=WebConnectorSession(
+                store,
+                connectors,
+                on_job_finished=lambda job: sync.job_finished(job),
+                on_page=lambda job, rets: sync.matcher.on_page(job, rets),
+            ),
             tokens=tokens,
             qbo=qbo,
             events=events,

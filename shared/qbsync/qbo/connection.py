@@ -135,6 +135,7 @@ class QboConnectionService:
                     f"connecting company {realm_id}."
                 )
             connection = self.store.qbo.save(replace(existing, tokens_version=existing.tokens_version + 1, **fields))
+        self.tokens.forget(tenant_id)
         company = self.company_reader(realm_id, self.tokens.token_source(tenant_id))
         connection = self._update(tenant_id, lambda c: replace(c, company_name=str(company.get("CompanyName") or "")))
         self.queue.send(
@@ -213,6 +214,7 @@ class QboConnectionService:
                 c, status="disconnected", tokens="", lease_owner=None, lease_until=0, updated_at=iso_now(self.epoch())
             ),
         )
+        self.tokens.forget(tenant.tenant_id)
         self.events.publish("connection.disconnected", tenant.tenant_id, {"realm_id": connection.realm_id})
         return self.status(tenant)
 

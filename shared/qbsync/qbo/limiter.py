@@ -12,8 +12,9 @@ current window is full; if it cannot be admitted within ``max_wait`` seconds it 
 * :class:`MemoryRealmLimiter` - exact sliding windows in one process (tests, the local stack).
 * :class:`DynamoRealmLimiter` - fixed-window counters in the single table, shared by all Lambdas.
 
-**Why fixed windows in DynamoDB.** One conditional ``UpdateItem`` per window (``ADD count 1`` if
-``count < limit``) is atomic, needs no read, no lock and no clean-up (TTL removes old windows). A sliding log
+**Why fixed windows in DynamoDB.** One conditional ``UpdateItem`` per call on the realm's minute item (``ADD`` 1 to
+the minute count, to the count of the second within that minute, and for a batch call to the batch count, if each
+is under its limit) is atomic, needs no read, no lock and no clean-up (TTL removes old windows). A sliding log
 would need a read-modify-write transaction per call. The price is the classic edge burst: a fixed window only
 bounds calls *per window*, so up to 2x the budget can pass in a sliding interval straddling two windows. Hence
 the default :class:`RealmBudget` stays under Intuit's numbers:
@@ -25,16 +26,15 @@ the default :class:`RealmBudget` stays under Intuit's numbers:
   A strict sliding guarantee would need ``per_second=8`` (61 x 8 = 488 < 500).
 * 36 batch/min: 10 % under 40; edge bursts of up to 72 batch calls across a minute boundary are possible.
 
-A failed condition writes nothing, so contention costs no budget. Slots are taken second → minute → batch-minute;
-if a later one is full, the earlier ones taken in that attempt are wasted (over-counting is the safe direction).
+A failed condition writes nothing, so contention costs no budget; the old item it returns says which window is full
+and so how long to wait.
 
 DynamoDB items (single table; the lead moves these builders into ``qbsync.store.keys``):
 
 | item           | PK                   | SK                  | attributes                              |
 |----------------|----------------------|---------------------|-----------------------------------------|
-| second window  | `QBOLIMIT#<realm>`   | `S#<epoch second>`  | `count` (N), `entity`, TTL `expires_at` |
-| minute window  | `QBOLIMIT#<realm>`   | `M#<epoch minute>`  | `count` (N), `entity`, TTL `expires_at` |
-| batch minute   | `QBOLIMIT#<realm>`   | `B#<epoch minute>`  | `count` (N), `entity`, TTL `expires_at` |
+| minute window  | `QBOLIMIT#<realm>`   | `M#<epoch minute>`  | `count` (N, the minute's calls), `s00`…`s59` (N, |
+|                |                      |                     | calls in that second), `batch` (N), `entity`, TTL |
 
 ``<epoch minute>`` is ``floor(epoch_seconds / 60)``. Windows use wall-clock time (``time.time``), so Lambdas agree
 on them to within their clock skew (NTP: milliseconds).
@@ -215,41 +215,50 @@ class DynamoRealmLimiter:
             self._sleep(wait)
 
     def _try_all(self, realm_id: str, now: float, batch: bool) -> float | None:
-        """Take every window slot for one call at ``now``; ``None`` if admitted, else seconds until the full
-        window ends."""
+        """Take the call's slots at ``now`` in one conditional write; ``None`` if admitted, else seconds until the
+        window that is full ends."""
         second = int(now)
         minute = int(now // 60)
-        windows: list[tuple[str, int, float]] = [
-            (second_sk(second), self.budget.per_second, float(second + 1)),
-            (minute_sk(minute), self.budget.per_minute, float((minute + 1) * 60)),
-        ]
+        minute_ends = float((minute + 1) * 60)
+        second_attr = f"s{second % 60:02d}"
+        names = {"#count": "count", "#second": second_attr, "#entity": "entity", "#ttl": TTL_ATTRIBUTE}
+        values = {
+            ":one": {"N": "1"},
+            ":per_minute": {"N": str(self.budget.per_minute)},
+            ":per_second": {"N": str(self.budget.per_second)},
+            ":entity": {"S": ENTITY_LIMIT},
+            ":ttl": {"N": str(int(minute_ends) + WINDOW_TTL_SECONDS)},
+        }
+        add = "#count :one, #second :one"
+        condition = (
+            "(attribute_not_exists(#count) OR #count < :per_minute) "
+            "AND (attribute_not_exists(#second) OR #second < :per_second)"
+        )
         if batch:
-            windows.append((batch_minute_sk(minute), self.budget.batch_per_minute, float((minute + 1) * 60)))
-        for sk, limit, ends_at in windows:
-            if not self._increment(realm_id, sk, limit, ends_at):
-                return max(ends_at - now, 0.0)
-        return None
-
-    def _increment(self, realm_id: str, sk: str, limit: int, ends_at: float) -> bool:
+            names["#batch"] = "batch"
+            values[":per_batch"] = {"N": str(self.budget.batch_per_minute)}
+            add += ", #batch :one"
+            condition += " AND (attribute_not_exists(#batch) OR #batch < :per_batch)"
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key={"PK": {"S": limit_pk(realm_id)}, "SK": {"S": sk}},
-                UpdateExpression="ADD #count :one SET #entity = :entity, #ttl = if_not_exists(#ttl, :ttl)",
-                ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
-                ExpressionAttributeNames={"#count": "count", "#entity": "entity", "#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(limit)},
-                    ":entity": {"S": ENTITY_LIMIT},
-                    ":ttl": {"N": str(int(ends_at) + WINDOW_TTL_SECONDS)},
-                },
+                Key={"PK": {"S": limit_pk(realm_id)}, "SK": {"S": minute_sk(minute)}},
+                UpdateExpression=f"ADD {add} SET #entity = :entity, #ttl = if_not_exists(#ttl, :ttl)",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) == _CONDITION_FAILED:
-                return False
-            raise
-        return True
+            if str(exc.response.get("Error", {}).get("Code", "")) != _CONDITION_FAILED:
+                raise
+            old: Any = exc.response.get("Item", {})
+            minute_full = int(old.get("count", {}).get("N", "0")) >= self.budget.per_minute
+            batch_full = batch and int(old.get("batch", {}).get("N", "0")) >= self.budget.batch_per_minute
+            if minute_full or batch_full:
+                return max(minute_ends - now, 0.0)
+            return max(float(second + 1) - now, 0.0)
+        return None
 
     def window_counts(self, realm_id: str) -> dict[str, int]:
         """``{SK: count}`` of every stored window of ``realm_id`` (diagnostics and tests; one partition query)."""
@@ -263,7 +272,13 @@ class DynamoRealmLimiter:
         for _ in range(10_000):  # bounded paging
             page = self._db.query(**kwargs)
             for item in page.get("Items", []):
-                counts[item["SK"]["S"]] = int(item.get("count", {}).get("N", "0"))
+                minute = int(item["SK"]["S"].removeprefix("M#"))
+                counts[minute_sk(minute)] = int(item.get("count", {}).get("N", "0"))
+                if "batch" in item:
+                    counts[batch_minute_sk(minute)] = int(item["batch"]["N"])
+                for name, value in item.items():
+                    if len(name) == 3 and name[0] == "s" and name[1:].isdigit():
+                        counts[second_sk(minute * 60 + int(name[1:]))] = int(value["N"])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

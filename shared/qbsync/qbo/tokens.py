@@ -33,6 +33,7 @@ from qbsync.settings import Settings
 from qbsync.store.ports import QboConnection, Store
 
 REFRESH_SKEW_SECONDS = 300  # refresh when the access token has less than this left
+ACCESS_TOKEN_CACHE_SECONDS = 60.0  # how long one process reuses a decrypted access token
 
 
 class NeedsReauth(QbsyncError):
@@ -122,6 +123,7 @@ class TokenManager:
         sleep: Callable[[float], None] = time.sleep,
         lease_seconds: int = 30,
         wait_seconds: float = 25.0,
+        cache_seconds: float = ACCESS_TOKEN_CACHE_SECONDS,
     ) -> None:
         self.store = store
         self.cipher = cipher
@@ -131,6 +133,8 @@ class TokenManager:
         self.sleep = sleep
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[str, int, float]] = {}
         self.log = get_logger()
 
     # --- storing --------------------------------------------------------------------------------------------
@@ -156,13 +160,32 @@ class TokenManager:
         return self.access_token_with_version(tenant_id)[0]
 
     def access_token_with_version(self, tenant_id: str) -> tuple[str, int]:
+        """The tenant's access token, decrypted at most once a minute per process: every QBO call would otherwise
+        cost a DynamoDB read and a KMS decrypt. A disconnect or a refresh elsewhere is safe: the old token is refused
+        (401) or still valid, and a 401 goes through :meth:`force_refresh`, which reads the store again."""
+        now = self.epoch()
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached[2] > now:
+            return cached[0], cached[1]
         connection = self._usable(tenant_id)
-        if connection.access_expires_at - REFRESH_SKEW_SECONDS > self.epoch():
-            return self.unseal(connection)[0], connection.tokens_version
-        return self._refresh(tenant_id, lambda c: c.access_expires_at - REFRESH_SKEW_SECONDS <= self.epoch())
+        valid_until = now + self.cache_seconds
+        if connection.access_expires_at - REFRESH_SKEW_SECONDS > now:
+            token, version = self.unseal(connection)[0], connection.tokens_version
+            valid_until = min(valid_until, connection.access_expires_at - REFRESH_SKEW_SECONDS)
+        else:  # a refreshed token is good for an hour
+            token, version = self._refresh(
+                tenant_id, lambda c: c.access_expires_at - REFRESH_SKEW_SECONDS <= self.epoch()
+            )
+        self._cache[tenant_id] = (token, version, valid_until)
+        return token, version
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop the cached access token (after a disconnect, a refusal, or a refresh elsewhere)."""
+        self._cache.pop(tenant_id, None)
 
     def force_refresh(self, tenant_id: str, seen_version: int) -> tuple[str, int]:
         """After a 401: refresh unless someone already did since the caller read its token."""
+        self.forget(tenant_id)
         return self._refresh(tenant_id, lambda c: c.tokens_version <= seen_version)
 
     def refresh_if_due(self, tenant_id: str, *, refresh_before: float) -> bool:
@@ -250,6 +273,7 @@ class TokenManager:
                 self.store.qbo.save(replace(current, lease_owner=None, lease_until=0))
 
     def _needs_reauth(self, connection: QboConnection, owner: str, reason: str) -> None:
+        self.forget(connection.tenant_id)
         for _ in range(5):
             current = self.store.qbo.get(connection.tenant_id)
             if current is None:

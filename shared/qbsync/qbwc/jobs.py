@@ -28,10 +28,13 @@ from qbsync.qbxml import (
     JournalEntry,
     ReceivePayment,
     build_customer_add,
+    build_customer_mod,
     build_customer_query,
     build_invoice_add,
+    build_invoice_mod,
     build_invoice_query,
     build_item_add,
+    build_item_query,
     build_journal_entry_add,
     build_receive_payment_add,
 )
@@ -54,6 +57,15 @@ class CustomerQuery:
 
 
 @dataclass(frozen=True)
+class ItemQuery:
+    """Read items of every type (all, or those changed since ``from_modified``), a page at a time."""
+
+    max_returned: int = MAX_QUERY_PAGE
+    active_status: Literal["ActiveOnly", "InactiveOnly", "All"] | None = None
+    from_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
 class InvoiceQuery:
     """Read invoices (paid status, balances, linked payments), a page at a time."""
 
@@ -61,6 +73,31 @@ class InvoiceQuery:
     modified_from: datetime | None = None
     paid_status: Literal["All", "PaidOnly", "NotPaidOnly"] | None = None
     include_linked_txns: bool | None = None
+
+
+@dataclass(frozen=True)
+class CustomerChange:
+    """CustomerMod: the customer's ListID, the EditSequence qbsync last saw, the fields to set."""
+
+    list_id: str
+    edit_sequence: str
+    customer: Customer
+
+
+@dataclass(frozen=True)
+class InvoiceChange:
+    """InvoiceMod: the invoice's TxnID, the EditSequence qbsync last saw, the header and (all) lines to set."""
+
+    txn_id: str
+    edit_sequence: str
+    invoice: Invoice
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Read one list object or transaction by id (its current EditSequence, before a mod)."""
+
+    id: str
 
 
 @dataclass(frozen=True)
@@ -97,8 +134,36 @@ JOB_KINDS: dict[str, JobKind] = {
     kind.name: kind
     for kind in (
         JobKind("customer_add", "customers", Customer, lambda r, c, v: build_customer_add(r, c, version=v), "list_id"),
+        JobKind(
+            "customer_mod",
+            "customers",
+            CustomerChange,
+            lambda r, c, v: build_customer_mod(r, c.list_id, c.edit_sequence, c.customer, version=v),
+            "list_id",
+        ),
+        JobKind(
+            "customer_lookup",
+            "customers",
+            Lookup,
+            lambda r, q, v: build_customer_query(r, list_ids=[q.id]),
+            "list_id",
+        ),
         JobKind("item_add", "items", Item, lambda r, i, v: build_item_add(r, i, version=v), "list_id"),
         JobKind("invoice_add", "invoices", Invoice, lambda r, i, v: build_invoice_add(r, i, version=v), "txn_id"),
+        JobKind(
+            "invoice_mod",
+            "invoices",
+            InvoiceChange,
+            lambda r, c, v: build_invoice_mod(r, c.txn_id, c.edit_sequence, c.invoice, version=v),
+            "txn_id",
+        ),
+        JobKind(
+            "invoice_lookup",
+            "invoices",
+            Lookup,
+            lambda r, q, v: build_invoice_query(r, txn_ids=[q.id]),
+            "txn_id",
+        ),
         JobKind(
             "receive_payment_add",
             "payments",
@@ -120,6 +185,21 @@ JOB_KINDS: dict[str, JobKind] = {
             None,
             "list_id",
             build_query=lambda r, q, v, mode, iid: build_customer_query(
+                r,
+                max_returned=q.max_returned,
+                active_status=q.active_status,
+                from_modified=q.from_modified,
+                iterator=mode,
+                iterator_id=iid,
+            ),
+        ),
+        JobKind(
+            "item_query",
+            "items",
+            ItemQuery,
+            None,
+            "list_id",
+            build_query=lambda r, q, v, mode, iid: build_item_query(
                 r,
                 max_returned=q.max_returned,
                 active_status=q.active_status,

@@ -31,6 +31,7 @@ from qbsync.qbwc.jobs import job_kind
 from qbsync.qbxml import (
     QbxmlParseError,
     QbxmlResult,
+    RetRecord,
     StatusClass,
     UnsupportedQbxmlVersion,
     build_message_set,
@@ -83,6 +84,7 @@ class WebConnectorSession:
         limits: Limits | None = None,
         epoch: Callable[[], float] = time.time,
         on_job_finished: Callable[[Job], None] | None = None,
+        on_page: Callable[[Job, tuple[RetRecord, ...]], None] | None = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
@@ -90,6 +92,7 @@ class WebConnectorSession:
         self.limits = limits or Limits()
         self.epoch = epoch
         self.on_job_finished = on_job_finished
+        self.on_page = on_page
         self.log = get_logger()
 
     # --- handshake ------------------------------------------------------------------------------------------
@@ -461,6 +464,15 @@ class WebConnectorSession:
         now = iso(self.clock.now())
         if result.status_code == ITERATOR_INVALID:  # the iterator died with its session: start over
             return self._retry_or_fail(replace(job, result={}), result.status_message)
+        if self.on_page is not None and job.source_ref and result.rets:
+            try:
+                self.on_page(job, result.rets)  # e.g. the match index import; stored before the page counts
+            except Exception:
+                self.log.exception(
+                    "storing an iterator page failed; the query starts over",
+                    extra={"connector_id": job.connector_id, "seq": job.seq},
+                )
+                return self._retry_or_fail(replace(job, result={}), "storing a page of the answer failed")
         same_session = job.result.get("iterator_session") == session
         pages = (job.result.get("pages", 0) if same_session else 0) + 1
         records = (job.result.get("records", 0) if same_session else 0) + len(result.rets)

@@ -429,9 +429,12 @@ def build_item_query(
 # --------------------------------------------------------------------------------------------------- invoices
 
 
-def _invoice_line(parent: etree._Element, line: InvoiceLine, index: int) -> None:
-    path = f"InvoiceLineAdd[{index}]/"
-    node = _el(parent, "InvoiceLineAdd")
+def _invoice_line(parent: etree._Element, line: InvoiceLine, index: int, *, mod: bool = False) -> None:
+    tag = "InvoiceLineMod" if mod else "InvoiceLineAdd"
+    path = f"{tag}[{index}]/"
+    node = _el(parent, tag)
+    if mod:
+        _el(node, "TxnLineID", "-1")  # a new line: InvoiceMod with lines replaces all of them
     _ref(node, "ItemRef", line.item, path=path)
     _text(node, "Desc", line.description, 4095, path=path)
     if line.quantity is not None:
@@ -448,15 +451,8 @@ def _invoice_line(parent: etree._Element, line: InvoiceLine, index: int) -> None
     _ref(node, "OverrideItemAccountRef", line.override_item_account, path=path)
 
 
-def build_invoice_add(
-    request_id: str,
-    invoice: Invoice,
-    *,
-    include_ret_elements: Sequence[str] = (),
-    version: QbxmlVersion = PREFERRED_VERSION,
-) -> etree._Element:
-    rq = _rq("InvoiceAddRq", request_id)
-    node = _el(rq, "InvoiceAdd")
+def _invoice_header(node: etree._Element, invoice: Invoice) -> None:
+    """The header fields InvoiceAdd and InvoiceMod share, in the XSD's order (up to ``Other``)."""
     _ref(node, "CustomerRef", invoice.customer)
     _ref(node, "ClassRef", invoice.class_ref)
     _ref(node, "ARAccountRef", invoice.ar_account)
@@ -477,9 +473,43 @@ def build_invoice_add(
     _bool(node, "IsToBeEmailed", invoice.is_to_be_emailed)
     _ref(node, "CustomerSalesTaxCodeRef", invoice.customer_sales_tax_code)
     _text(node, "Other", invoice.other, 29)
+
+
+def build_invoice_add(
+    request_id: str,
+    invoice: Invoice,
+    *,
+    include_ret_elements: Sequence[str] = (),
+    version: QbxmlVersion = PREFERRED_VERSION,
+) -> etree._Element:
+    rq = _rq("InvoiceAddRq", request_id)
+    node = _el(rq, "InvoiceAdd")
+    _invoice_header(node, invoice)
     _guid(node, "InvoiceAdd", invoice.external_guid, version)
     for index, line in enumerate(invoice.lines, start=1):
         _invoice_line(node, line, index)
+    _tail(rq, include_ret_elements)
+    return rq
+
+
+def build_invoice_mod(
+    request_id: str,
+    txn_id: str,
+    edit_sequence: str,
+    invoice: Invoice,
+    *,
+    include_ret_elements: Sequence[str] = (),
+    version: QbxmlVersion = PREFERRED_VERSION,
+) -> etree._Element:
+    """InvoiceMod: the header fields given replace QuickBooks'; the lines, when given, replace every line (each is
+    sent as a new line, ``TxnLineID`` -1, and QuickBooks deletes the lines a mod leaves out)."""
+    rq = _rq("InvoiceModRq", request_id)
+    node = _el(rq, "InvoiceMod")
+    _el(node, "TxnID", check_id("TxnID", txn_id))
+    _text(node, "EditSequence", edit_sequence, 16)
+    _invoice_header(node, invoice)
+    for index, line in enumerate(invoice.lines, start=1):
+        _invoice_line(node, line, index, mod=True)
     _tail(rq, include_ret_elements)
     return rq
 

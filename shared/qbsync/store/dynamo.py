@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
@@ -38,8 +39,10 @@ from qbsync.store.ports import (
     ApiKey,
     Connector,
     Job,
+    MatchEntry,
     Page,
     QboConnection,
+    RecordRef,
     ScheduleRun,
     SyncRecord,
     Tenant,
@@ -50,11 +53,13 @@ from qbsync.store.ports import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, PutTypeDef, TransactWriteItemTypeDef
 
     Item = dict[str, AttributeValueTypeDef]
 
 MAX_PAGE_SIZE = 1000
+FAILED_JOB = ("error", "blocked")
+WAIT_TTL_SECONDS = 90 * 86400  # a wait edge outlives any sensible wait; TTL removes forgotten ones
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _TXN_CANCELLED = "TransactionCanceledException"
 
@@ -221,6 +226,15 @@ class _DynamoBase:
     def _get(self, key: keys.KeyDict) -> Item | None:
         response = self._db.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True)
         return response.get("Item")
+
+    def _batch_write(self, requests: Sequence[Any]) -> None:
+        for start in range(0, len(requests), 25):  # BatchWriteItem takes at most 25 writes
+            pending: builtins.list[Any] = builtins.list(requests[start : start + 25])
+            for _ in range(50):  # unprocessed items (throttling) are retried, bounded
+                response = self._db.batch_write_item(RequestItems={self._table: pending})
+                pending = builtins.list(response.get("UnprocessedItems", {}).get(self._table, []))
+                if not pending:
+                    break
 
 
 class DynamoTenantRepository(_DynamoBase):
@@ -613,6 +627,9 @@ class DynamoJobQueue(_DynamoDocuments):
     entity = "job"
 
     def enqueue(self, job: Job) -> Job:
+        existing = self._job_for_ref(job.connector_id, job.source_ref) if job.source_ref else None
+        if existing is not None and existing.status not in FAILED_JOB:
+            return existing
         response = self._db.update_item(
             TableName=self._table,
             Key=_key(keys.job_sequence_key(job.connector_id)),
@@ -622,8 +639,45 @@ class DynamoJobQueue(_DynamoDocuments):
             ReturnValues="UPDATED_NEW",
         )
         stored = replace(job, seq=int(response["Attributes"]["next"]["N"]), version=1)
-        self._put_new(keys.job_key(stored.connector_id, stored.seq), to_doc(stored), f"Job {stored.seq}")
+        if not job.source_ref:
+            self._put_new(keys.job_key(stored.connector_id, stored.seq), to_doc(stored), f"Job {stored.seq}")
+            return stored
+        job_item = _key(keys.job_key(stored.connector_id, stored.seq))
+        job_item.update({"entity": _s(self.entity), "doc": _s(to_doc(stored)), "version": _n(1)})
+        ref_item = _key(keys.job_ref_key(stored.connector_id, job.source_ref))
+        ref_item.update({"entity": _s("job_ref"), "seq": _n(stored.seq), keys.TTL_ATTRIBUTE: _n(_ref_expiry())})
+        ref_put: PutTypeDef = {"TableName": self._table, "Item": ref_item}
+        if existing is None:
+            ref_put["ConditionExpression"] = "attribute_not_exists(PK)"
+        else:  # still the failed job we saw: it is sent again on purpose
+            ref_put["ConditionExpression"] = "#seq = :failed"
+            ref_put["ExpressionAttributeNames"] = {"#seq": "seq"}
+            ref_put["ExpressionAttributeValues"] = {":failed": _n(existing.seq)}
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": job_item,
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {"Put": ref_put},
+                ]
+            )
+        except ClientError as exc:
+            if _error_code(exc) != _TXN_CANCELLED:
+                raise
+            winner = self._job_for_ref(job.connector_id, job.source_ref)  # a concurrent enqueue of the same work
+            if winner is None:
+                raise
+            return winner
         return stored
+
+    def _job_for_ref(self, connector_id: str, source_ref: str) -> Job | None:
+        ref = self._get(keys.job_ref_key(connector_id, source_ref))
+        return None if ref is None else self.get(connector_id, _int(ref, "seq"))
 
     def get(self, connector_id: str, seq: int) -> Job | None:
         found = self._get_doc(keys.job_key(connector_id, seq))
@@ -865,19 +919,56 @@ class DynamoSyncRecords(_DynamoDocuments):
     def log(self, transfer: TransferRecord) -> None:
         self.log_many([transfer])
 
+    def add_waits(self, tenant_id: str, waiter: RecordRef, dependencies: Sequence[RecordRef]) -> None:
+        expires = int(time.time()) + WAIT_TTL_SECONDS
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            **_key(keys.wait_key(tenant_id, dependency, waiter)),
+                            "entity": _s("wait"),
+                            "waiter_kind": _s(waiter[0]),
+                            "waiter_id": _s(waiter[1]),
+                            keys.TTL_ATTRIBUTE: _n(expires),
+                        }
+                    }
+                }
+                for dependency in dict.fromkeys(dependencies)
+            ]
+        )
+
+    def waiters(self, tenant_id: str, dependency: RecordRef) -> builtins.list[RecordRef]:
+        found: builtins.list[RecordRef] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": {":pk": _s(keys.wait_pk(tenant_id, *dependency))},
+            "ConsistentRead": True,
+        }
+        for _ in range(1000):  # bounded paging
+            response = self._db.query(**kwargs)
+            found += [(_str(i, "waiter_kind"), _str(i, "waiter_id")) for i in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
+
+    def remove_waits(self, tenant_id: str, dependency: RecordRef, waiters: Sequence[RecordRef]) -> None:
+        self._batch_write(
+            [
+                {"DeleteRequest": {"Key": _key(keys.wait_key(tenant_id, dependency, waiter))}}
+                for waiter in dict.fromkeys(waiters)
+            ]
+        )
+
     def log_many(self, transfers: Sequence[TransferRecord]) -> None:
         items = []
         for transfer in transfers:
             item = _key(keys.transfer_key(transfer.tenant_id, transfer.at, transfer.transfer_id))
             item.update({"entity": _s("transfer"), "doc": _s(json.dumps(dataclasses.asdict(transfer)))})
             items.append({"PutRequest": {"Item": item}})
-        for start in range(0, len(items), 25):  # BatchWriteItem takes at most 25 writes
-            pending: builtins.list[Any] = items[start : start + 25]
-            for _ in range(50):
-                response = self._db.batch_write_item(RequestItems={self._table: pending})
-                pending = builtins.list(response.get("UnprocessedItems", {}).get(self._table, []))
-                if not pending:
-                    break
+        self._batch_write(items)
 
     def save_sync_run(self, tenant_id: str, sync_id: str, run: dict[str, Any]) -> None:
         item = _key(keys.sync_run_key(tenant_id, sync_id))
@@ -907,6 +998,70 @@ class DynamoSyncRecords(_DynamoDocuments):
         return Page(items=page, cursor=next_cursor)
 
 
+def _ref_expiry() -> int:
+    return int(time.time()) + WAIT_TTL_SECONDS
+
+
+class DynamoMatchIndex(_DynamoBase):
+    def put_many(self, scope: str, entries: Sequence[MatchEntry]) -> None:
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            **_key(keys.match_key(scope, e.kind, e.field, e.key, e.qb_id)),
+                            "entity": _s("match"),
+                            "doc": _s(json.dumps(dataclasses.asdict(e))),
+                        }
+                    }
+                }
+                for e in {(e.kind, e.field, e.key, e.qb_id): e for e in entries}.values()
+            ]
+        )
+
+    def find(self, scope: str, kind: str, field: str, key: str) -> builtins.list[MatchEntry]:
+        found: builtins.list[MatchEntry] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": _s(keys.match_pk(scope)),
+                ":prefix": _s(keys.match_sk_prefix(kind, field, key)),
+            },
+            "ConsistentRead": True,
+        }
+        for _ in range(100):  # bounded paging: a key shared by thousands of records is not a match anyway
+            response = self._db.query(**kwargs)
+            found += [MatchEntry(**json.loads(_str(i, "doc"))) for i in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
+
+    def status(self, scope: str) -> dict[str, Any] | None:
+        item = self._get({"PK": keys.match_pk(scope), "SK": keys.MATCH_STATUS_SK})
+        return None if item is None else cast("dict[str, Any]", json.loads(_str(item, "doc")))
+
+    def save_status(self, scope: str, status: dict[str, Any], *, create_only: bool = False) -> bool:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                **_key({"PK": keys.match_pk(scope), "SK": keys.MATCH_STATUS_SK}),
+                "entity": _s("match_status"),
+                "doc": _s(json.dumps(status)),
+            },
+        }
+        if create_only:
+            kwargs["ConditionExpression"] = "attribute_not_exists(PK)"
+        try:
+            self._db.put_item(**kwargs)
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+
 class DynamoStore:
     """The DynamoDB-backed :class:`~qbsync.store.ports.Store`. Cheap to build; no AWS call until first use."""
 
@@ -920,6 +1075,11 @@ class DynamoStore:
         self._tickets = DynamoTicketRepository(self.settings, client)
         self._qbo = DynamoQboConnections(self.settings, client)
         self._records = DynamoSyncRecords(self.settings, client)
+        self._matches = DynamoMatchIndex(self.settings, client)
+
+    @property
+    def matches(self) -> DynamoMatchIndex:
+        return self._matches
 
     @property
     def records(self) -> DynamoSyncRecords:

@@ -15,9 +15,12 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | username   | `CLAIM#qbwc-user#<name>`| `META`   | -         | -                          | owner `<t>/<c>`    |
 | qbo conn   | `TENANT#<tenant_id>`    | `QBO`    | `QBOCONN` | `<tenant_id>`              | tokens: KMS blob   |
 | oauth state| `OAUTHSTATE#<sha256>`   | `META`   | -         | -                          | TTL, single use    |
-| qbo limit  | `QBOLIMIT#<realm_id>`   | `S#<epoch s>` / `M#<epoch min>` / `B#<epoch min>` | - | - | `count`, TTL |
+| qbo limit  | `QBOLIMIT#<realm_id>`   | `M#<epoch min>` | - | -  | `count`, `sNN`, `batch`, TTL |
 | record     | `TENANT#<tenant_id>`    | `REC#<kind>#<source_id>` | - | -                   | JSON `doc`         |
 | transfer   | `TENANT#<tenant_id>`    | `XFER#<at>#<transfer_id>` | - | -                  | newest first       |
+| match idx  | `MATCH#<scope>`         | `<kind>#<field>#<len>:<key>#<qb_id>` / `STATUS` | - | - | import index |
+| job ref    | `JOBREF#<connector_id>` | `<source_ref>` | - | -                         | `seq`, TTL         |
+| wait edge  | `WAITON#<tenant_id>#<kind>#<len>:<id>` | `<kind>#<id>` | - | -     | TTL; who waits     |
 | sync run   | `TENANT#<tenant_id>`    | `SYNC#<sync_id>` | - | -                          | bulk sync (T9)     |
 | org route  | `TENANT#<tenant_id>`    | `ORG#<organization_id>` | - | -                    | `connector_id`     |
 | job        | `CONN#<connector_id>`   | `JOB#<seq:012d>` | - | -                         | JSON `doc`         |
@@ -169,6 +172,36 @@ def record_sk_prefix(kind: str) -> str:
     return f"REC#{_part(kind, 'kind', allow_hash=False)}#"
 
 
+MATCH_STATUS_SK = "STATUS"
+
+
+def match_pk(scope: str) -> str:
+    """A company's match index (Desktop: the connector id), one partition."""
+    return "MATCH#" + _part(scope, "scope")
+
+
+def match_sk_prefix(kind: str, field: str, key: str) -> str:
+    """Entries with one key. The key is length-prefixed, so ``a`` never finds ``a#b``."""
+    return f"{_part(kind, 'kind', allow_hash=False)}#{_part(field, 'field', allow_hash=False)}#{len(key)}:{key}#"
+
+
+def match_key(scope: str, kind: str, field: str, key: str, qb_id: str) -> KeyDict:
+    return {"PK": match_pk(scope), "SK": match_sk_prefix(kind, field, _part(key, "key")) + _part(qb_id, "qb_id")}
+
+
+def wait_pk(tenant_id: str, kind: str, source_id: str) -> str:
+    """The waiters of one record live in a partition of their own: one small query when the record syncs."""
+    kind = _part(kind, "kind", allow_hash=False)
+    return f"WAITON#{tenant_id}#{kind}#{len(source_id)}:{_part(source_id, 'source_id')}"
+
+
+def wait_key(tenant_id: str, dependency: tuple[str, str], waiter: tuple[str, str]) -> KeyDict:
+    return {
+        "PK": wait_pk(_part(tenant_id, "tenant_id"), *dependency),
+        "SK": f"{_part(waiter[0], 'kind', allow_hash=False)}#{_part(waiter[1], 'id')}",
+    }
+
+
 def record_key(tenant_id: str, kind: str, source_id: str) -> KeyDict:
     return {"PK": tenant_pk(tenant_id), "SK": record_sk_prefix(kind) + _part(source_id, "source_id")}
 
@@ -208,6 +241,11 @@ def job_sk(seq: int) -> str:
 
 def job_key(connector_id: str, seq: int) -> KeyDict:
     return {"PK": connector_pk(connector_id), "SK": job_sk(seq)}
+
+
+def job_ref_key(connector_id: str, source_ref: str) -> KeyDict:
+    """Which job carries ``source_ref`` (idempotent enqueue)."""
+    return {"PK": "JOBREF#" + _part(connector_id, "connector_id"), "SK": _part(source_ref, "source_ref")}
 
 
 def job_sequence_key(connector_id: str) -> KeyDict:

@@ -29,8 +29,10 @@ from qbsync.store.ports import (
     ApiKey,
     Connector,
     Job,
+    MatchEntry,
     Page,
     QboConnection,
+    RecordRef,
     ScheduleRun,
     SyncRecord,
     Tenant,
@@ -66,6 +68,7 @@ class _Tables:
         self.connectors: dict[tuple[str, str], tuple[str, int]] = {}  # (PK, SK) -> (doc, version)
         self.jobs: dict[str, dict[int, tuple[str, int]]] = {}  # connector -> seq -> (doc, version)
         self.job_counters: dict[str, tuple[int, int]] = {}  # connector -> (last seq, low water)
+        self.job_refs: dict[tuple[str, str], int] = {}  # (connector, source_ref) -> seq
         self.tickets: dict[str, tuple[str, int]] = {}  # hash -> (doc, version)
         self.org_routes: dict[tuple[str, str], str] = {}  # (PK, SK) -> connector id
         self.qbo: dict[str, tuple[str, int]] = {}  # tenant -> (doc, version)
@@ -73,6 +76,9 @@ class _Tables:
         self.records: dict[tuple[str, str, str], tuple[str, int]] = {}  # (tenant, kind, id) -> (doc, version)
         self.transfers: dict[str, list[tuple[str, str]]] = {}  # tenant -> [(sort key, json)]
         self.sync_runs: dict[tuple[str, str], str] = {}  # (tenant, sync id) -> json
+        self.matches: dict[str, dict[tuple[str, str, str, str], MatchEntry]] = {}  # scope -> entries
+        self.match_status: dict[str, str] = {}  # scope -> json
+        self.waits: dict[tuple[str, RecordRef], dict[RecordRef, None]] = {}  # (tenant, dependency) -> waiters
 
 
 class MemoryTenantRepository:
@@ -290,11 +296,19 @@ class MemoryJobQueue:
 
     def enqueue(self, job: Job) -> Job:
         with self._t.lock:
+            if job.source_ref:
+                seq = self._t.job_refs.get((job.connector_id, job.source_ref))
+                existing = self.get(job.connector_id, seq) if seq is not None else None
+                if existing is not None and existing.status not in ("error", "blocked"):
+                    return existing
             last, low = self._t.job_counters.get(job.connector_id, (0, 0))
             stored = replace(job, seq=last + 1, version=1)
             keys.job_key(stored.connector_id, stored.seq)  # same validation as the DynamoDB item
             self._t.job_counters[job.connector_id] = (last + 1, low)
             self._t.jobs.setdefault(job.connector_id, {})[stored.seq] = (to_doc(stored), 1)
+            if job.source_ref:
+                keys.job_ref_key(job.connector_id, job.source_ref)
+                self._t.job_refs[(job.connector_id, job.source_ref)] = stored.seq
             return from_doc(Job, to_doc(stored), 1)
 
     def get(self, connector_id: str, seq: int) -> Job | None:
@@ -410,6 +424,24 @@ class MemorySyncRecords:
     def __init__(self, tables: _Tables) -> None:
         self._t = tables
 
+    def add_waits(self, tenant_id: str, waiter: RecordRef, dependencies: Sequence[RecordRef]) -> None:
+        with self._t.lock:
+            for dependency in dependencies:
+                keys.wait_key(tenant_id, dependency, waiter)
+                self._t.waits.setdefault((tenant_id, dependency), {})[waiter] = None
+
+    def waiters(self, tenant_id: str, dependency: RecordRef) -> list[RecordRef]:
+        with self._t.lock:
+            return list(self._t.waits.get((tenant_id, dependency), {}))
+
+    def remove_waits(self, tenant_id: str, dependency: RecordRef, waiters: Sequence[RecordRef]) -> None:
+        with self._t.lock:
+            found = self._t.waits.get((tenant_id, dependency), {})
+            for waiter in waiters:
+                found.pop(waiter, None)
+            if not found:
+                self._t.waits.pop((tenant_id, dependency), None)
+
     def get(self, tenant_id: str, kind: str, source_id: str) -> SyncRecord | None:
         keys.record_key(tenant_id, kind, source_id)
         with self._t.lock:
@@ -491,6 +523,35 @@ class MemorySyncRecords:
         return Page(items=page, cursor=next_cursor)
 
 
+class MemoryMatchIndex:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def put_many(self, scope: str, entries: Sequence[MatchEntry]) -> None:
+        with self._t.lock:
+            index = self._t.matches.setdefault(scope, {})
+            for e in entries:
+                keys.match_key(scope, e.kind, e.field, e.key, e.qb_id)
+                index[(e.kind, e.field, e.key, e.qb_id)] = e
+
+    def find(self, scope: str, kind: str, field: str, key: str) -> list[MatchEntry]:
+        with self._t.lock:
+            index = self._t.matches.get(scope, {})
+            return [e for (k, f, v, _), e in sorted(index.items()) if (k, f, v) == (kind, field, key)]
+
+    def status(self, scope: str) -> dict[str, Any] | None:
+        with self._t.lock:
+            found = self._t.match_status.get(scope)
+        return None if found is None else cast("dict[str, Any]", json.loads(found))
+
+    def save_status(self, scope: str, status: dict[str, Any], *, create_only: bool = False) -> bool:
+        with self._t.lock:
+            if create_only and scope in self._t.match_status:
+                return False
+            self._t.match_status[scope] = json.dumps(status)
+        return True
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -504,6 +565,11 @@ class MemoryStore:
         self._tickets = MemoryTicketRepository(self._tables)
         self._qbo = MemoryQboConnections(self._tables)
         self._records = MemorySyncRecords(self._tables)
+        self._matches = MemoryMatchIndex(self._tables)
+
+    @property
+    def matches(self) -> MemoryMatchIndex:
+        return self._matches
 
     @property
     def records(self) -> MemorySyncRecords:

@@ -266,7 +266,11 @@ class ConnectorRepository(Protocol):
 
 class JobQueue(Protocol):
     def enqueue(self, job: Job) -> Job:
-        """Append ``job`` to its connector's queue; its ``seq`` is assigned here (strictly increasing)."""
+        """Append ``job`` to its connector's queue; its ``seq`` is assigned here (strictly increasing).
+
+        Idempotent by ``source_ref``: while a job with the same reference exists on the connector and has not
+        failed (``error``/``blocked``), that job is returned instead of a second one, so a worker that dies between
+        queueing a record's job and saving the record never makes QuickBooks do the work twice."""
 
     def get(self, connector_id: str, seq: int) -> Job | None: ...
 
@@ -301,6 +305,9 @@ class QboConnectionRepository(Protocol):
         """The tenant an OAuth ``state`` was issued to, deleting it (single use); None if unknown or expired."""
 
 
+RecordRef = tuple[str, str]  # (kind, source id)
+
+
 class SyncRecordRepository(Protocol):
     def get(self, tenant_id: str, kind: str, source_id: str) -> SyncRecord | None: ...
 
@@ -317,6 +324,15 @@ class SyncRecordRepository(Protocol):
 
     def get_many(self, tenant_id: str, kind: str, source_ids: Sequence[str]) -> dict[str, SyncRecord]:
         """The known records among ``source_ids`` (consistent reads, batched)."""
+
+    def add_waits(self, tenant_id: str, waiter: RecordRef, dependencies: Sequence[RecordRef]) -> None:
+        """Remember that ``waiter`` waits for each of ``dependencies`` (idempotent)."""
+
+    def waiters(self, tenant_id: str, dependency: RecordRef) -> Sequence[RecordRef]:
+        """The records that said they wait for ``dependency`` (consistent, one query per page)."""
+
+    def remove_waits(self, tenant_id: str, dependency: RecordRef, waiters: Sequence[RecordRef]) -> None:
+        """Forget those waits (the dependency reached QuickBooks and its waiters were released)."""
 
     def log(self, transfer: TransferRecord) -> None:
         """Append to the transfer history."""
@@ -348,6 +364,34 @@ class ScheduleRunRepository(Protocol):
         """Increment ``runs`` atomically and set ``last_started_at`` (creates the record on first run)."""
 
     def record_finish(self, name: str, finished_at: str, outcome: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class MatchEntry:
+    """One QuickBooks list record as the matcher sees it: found by ``(kind, field, key)``, e.g.
+    ``("customer", "email", "ann@example.com")``. Keys are stored normalised (see ``qbsync.sync.desktop_match``)."""
+
+    kind: str  # customer | item
+    field: str  # email | name | mpn
+    key: str
+    qb_id: str
+    name: str
+
+
+class MatchIndexRepository(Protocol):
+    """The match index of one QuickBooks company (``scope``: a Desktop connector id), built by an import."""
+
+    def put_many(self, scope: str, entries: Sequence[MatchEntry]) -> None:
+        """Add (or overwrite) entries, batched."""
+
+    def find(self, scope: str, kind: str, field: str, key: str) -> list[MatchEntry]:
+        """Every entry with exactly that key (consistent read)."""
+
+    def status(self, scope: str) -> dict[str, Any] | None:
+        """The import's progress document, None before the first import."""
+
+    def save_status(self, scope: str, status: dict[str, Any], *, create_only: bool = False) -> bool:
+        """Store the progress document; with ``create_only`` only if there is none yet (False if there was)."""
 
 
 class UniqueClaims(Protocol):
@@ -387,3 +431,6 @@ class Store(Protocol):
 
     @property
     def claims(self) -> UniqueClaims: ...
+
+    @property
+    def matches(self) -> MatchIndexRepository: ...

@@ -310,16 +310,10 @@ class TransferList(StrictModel):
 
 
 MATCHABLE = ("customers", "items")
+
+
 # Which kinds can wait for a record of a kind: invoices wait for customers and items, payments for customers and
 # invoices. Releasing only these keeps a sync from scanning waiting lists nothing can be in.
-DEPENDENTS: dict[str, tuple[str, ...]] = {
-    "customers": ("invoices", "payments"),
-    "items": ("invoices",),
-    "invoices": ("payments",),
-    "payments": (),
-}
-
-
 class IssueService:
     """Match issues (V3), resolving them (T1, T2), the transfer history (V2), and releasing waiting records."""
 
@@ -394,32 +388,57 @@ class IssueService:
         return linked
 
     def release(self, tenant_id: str, wanted: Any, kinds: Iterable[str] = RECORD_MODELS) -> int:
-        """Queue again the waiting records (of ``kinds``) whose reason satisfies ``wanted(reason)``."""
+        """Queue again the waiting records (of ``kinds``) whose reason satisfies ``wanted(reason)``. This reads
+        every record of those kinds: for rare, tenant-wide events (a connection), not for each synced record."""
         released = 0
         for kind in kinds:
             cursor = None
             for _ in range(1000):
                 page = self.store.records.list(tenant_id, kind, state="waiting", limit=100, cursor=cursor)
-                for record in page.items:
-                    if wanted(record.reason or {}):
-                        target = record.target or self.ingest.router.target(
-                            tenant_id, record.payload.get("organization_id")
-                        )
-                        if target is None:
-                            continue
-                        if target != record.target:
-                            record = self.store.records.save(replace(record, target=target, state="pending"))
-                        self.ingest.enqueue(record)
-                        released += 1
+                released += sum(self.requeue(record) for record in page.items if wanted(record.reason or {}))
                 cursor = page.cursor
                 if cursor is None:
                     break
         return released
 
     def release_dependents(self, tenant_id: str, kind: str, source_id: str) -> int:
-        """A record reached QuickBooks: queue again whatever waited for it (it may still wait for others)."""
+        """A record reached QuickBooks: queue again whatever waited for it (it may still wait for others).
+        One consistent query of the wait edges the waiters wrote (``wait_for``), usually empty."""
+        dependency = (kind, source_id)
+        waiters = self.store.records.waiters(tenant_id, dependency)
+        if not waiters:
+            return 0
         ref = f"{kind}:{source_id}"
-        return self.release(tenant_id, lambda reason: ref in reason.get("waiting_for", []), DEPENDENTS[kind])
+        released = 0
+        by_kind: dict[str, list[str]] = {}
+        for waiter_kind, waiter_id in waiters:
+            by_kind.setdefault(waiter_kind, []).append(waiter_id)
+        for waiter_kind, ids in by_kind.items():
+            for record in self.store.records.get_many(tenant_id, waiter_kind, ids).values():
+                if record.state == "waiting" and ref in (record.reason or {}).get("waiting_for", []):
+                    released += self.requeue(record)
+        self.store.records.remove_waits(tenant_id, dependency, waiters)
+        return released
+
+    def wait_for(self, record: SyncRecord, waiting_for: Iterable[str]) -> None:
+        """Write the edges ``release_dependents`` reads: ``record`` waits for each ``kind:id`` of ``waiting_for``."""
+        dependencies = []
+        for ref in waiting_for:
+            dep_kind, _, dep_id = ref.partition(":")
+            if dep_kind in RECORD_MODELS and dep_id:
+                dependencies.append((dep_kind, dep_id))
+        if dependencies:
+            self.store.records.add_waits(record.tenant_id, (record.kind, record.source_id), dependencies)
+
+    def requeue(self, record: SyncRecord) -> int:
+        """Queue ``record`` again (routing it first if it waited for a target); 1 if queued."""
+        target = record.target or self.ingest.router.target(record.tenant_id, record.payload.get("organization_id"))
+        if target is None:
+            return 0
+        if target != record.target:
+            record = self.store.records.save(replace(record, target=target, state="pending"))
+        self.ingest.enqueue(record)
+        return 1
 
     def release_on_connect(self, tenant_id: str) -> int:
         """QuickBooks is connected now: send everything that waited for a connection."""

@@ -817,7 +817,10 @@ def qbd_invoice(
     check_tax_amount(inv, customer, s, taxable_lines)
     if inv.discount is not None:
         if discount_item is None:
-            raise MappingConfigurationError("discount_item", "the invoice has a discount but no discount item is set")
+            raise MappingConfigurationError(
+                "discount_item",
+                "the invoice has a discount; set settings.discount_item to a Discount item of the company file",
+            )
         discount_ref = discount_item if isinstance(discount_item, str) else _qbd_ref(discount_item)
         description = discount_description(inv)
         lines.append(
@@ -827,6 +830,8 @@ def qbd_invoice(
                 if description
                 else None,
                 amount=-inv.discount_amount,
+                # Tax is on the lines before the discount, as on QBO (ApplyTaxAfterDiscount false).
+                sales_tax_code=exempt if tax else None,
             )
         )
 

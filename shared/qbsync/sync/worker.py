@@ -9,6 +9,7 @@ and items, a payment for its invoices; when a record syncs, whatever waited for 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,10 +23,11 @@ from qbsync.qbo import errors as qbo_errors
 from qbsync.qbo.client import QboClient
 from qbsync.qbo.requestids import request_id
 from qbsync.qbo.tokens import NeedsReauth, NotConnected, TokenManager
-from qbsync.qbwc.jobs import JobService
+from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, JobService
 from qbsync.settings import Settings
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
 from qbsync.sync import mapping
+from qbsync.sync.desktop_match import WAITING_CODE, DesktopMatcher
 from qbsync.sync.ingest import IssueService
 from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
 from qbsync.tenancy import settings_of
@@ -45,6 +47,9 @@ TRANSFER_STATUS: dict[str, TransferStatus] = {
     "waiting": "waiting",
     "pending": "queued",
 }
+Found = tuple[str, str, Any]  # a match candidate: QuickBooks id, name, the object
+DESKTOP_UPDATES = {"customers": ("customer_mod", "customer_lookup"), "invoices": ("invoice_mod", "invoice_lookup")}
+REFRESH_REF = "refresh:"  # <record job ref>:<stale EditSequence>: a lookup before a Desktop mod
 QBO_ENTITY = {"customers": "Customer", "items": "Item", "invoices": "Invoice", "payments": "Payment"}
 
 
@@ -111,6 +116,7 @@ class SyncWorker:
         self.log = get_logger()
         self._lists: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self.jobs = jobs or JobService(store)
+        self.matcher = DesktopMatcher(store, self.jobs)
 
     # --- entry point ----------------------------------------------------------------------------------------
 
@@ -138,7 +144,7 @@ class SyncWorker:
             self.events.publish("match.issue", record.tenant_id, {"kind": kind, "id": source_id, **blocked.reason})
             return {"blocked": blocked.reason["code"]}
         except Waiting as waiting:
-            self._finish(record, "waiting", reason=waiting.reason, message=str(waiting))
+            self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
         except (NeedsReauth, NotConnected) as exc:
             self._finish(
@@ -187,12 +193,21 @@ class SyncWorker:
                 return {"skipped": "already queued"}  # redelivery: the job is waiting for the Web Connector
         try:
             if record.qb_id is not None:
-                raise Blocked(
-                    "desktop_update_unsupported",
-                    f"{record.kind[:-1].capitalize()} {record.source_id!r} is already in QuickBooks Desktop; "
-                    "updating it from the source is not supported yet.",
-                    "Change it in QuickBooks Desktop, or keep the source unchanged.",
-                )
+                if record.kind not in DESKTOP_UPDATES:
+                    raise Blocked(
+                        "desktop_update_unsupported",
+                        f"{record.kind[:-1].capitalize()} {record.source_id!r} is already in QuickBooks Desktop; "
+                        f"qbsync updates customers and invoices there, not {record.kind}.",
+                        "Change it in QuickBooks Desktop, or keep the source unchanged.",
+                    )
+                if record.qb_version is None:  # linked, not created by qbsync: read its EditSequence first
+                    return self._read_edit_sequence(record, connector_id)
+            elif record.kind in ("customers", "items"):
+                if not self.matcher.ready(record.tenant_id, connector_id):
+                    return self._wait_for_import(record, connector_id)
+                linked = self._desktop_match(record, settings, connector_id)
+                if linked is not None:
+                    return self._linked(record, linked.qb_id, None)
             kind, payload, depends_on = self._desktop_job(record, settings)
             job = self.jobs.enqueue(
                 record.tenant_id, connector_id, kind, payload, depends_on=depends_on, source_ref=_job_ref(record)
@@ -201,7 +216,7 @@ class SyncWorker:
             self._finish(record, "blocked", reason=blocked.reason, code=blocked.reason["code"], message=str(blocked))
             return {"blocked": blocked.reason["code"]}
         except Waiting as waiting:
-            self._finish(record, "waiting", reason=waiting.reason, message=str(waiting))
+            self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
         except mapping.MappingError as exc:
             reason = {
@@ -228,15 +243,125 @@ class SyncWorker:
                 "action": "none: it is sent at the next scheduled run",
             },
         )
+        if job.status in ("done", "error", "blocked"):
+            # Redelivered after a crash: the job queued by the first delivery has already run in QuickBooks.
+            self.job_finished(job)
+            return {"finished_job": job.seq}
         return {"queued_job": job.seq}
+
+    def _wait_for_import(self, record: SyncRecord, connector_id: str) -> dict[str, Any]:
+        saved = self._finish(
+            record,
+            "waiting",
+            reason={
+                "code": WAITING_CODE,
+                "message": "QuickBooks Desktop's customers and items are read at the next Web Connector run, to "
+                "match this record against them.",
+                "action": "none: it is matched and sent automatically",
+            },
+        )
+        if saved.state == "waiting" and self.matcher.ready(record.tenant_id, connector_id):
+            self.issues.requeue(saved)  # the import finished while we looked: nobody else will release it
+        return {"waiting": WAITING_CODE}
+
+    def _desktop_match(self, record: SyncRecord, settings: TenantSettings, connector_id: str) -> Any | None:
+        """The company file's customer/item this record is (an index entry), or None to create it."""
+        if record.kind == "customers":
+            customer = SourceCustomer.model_validate(record.payload)
+            linked = self._match(
+                CUSTOMER_MATCH,
+                customer.email,
+                customer.name,
+                settings.auto_create_customers,
+                lambda key: [(e.qb_id, e.name, e) for e in self.matcher.find_customer(connector_id, key)],
+            )
+            name = mapping.qbd_customer(customer, settings, creating=True).name or customer.name
+            rule = CUSTOMER_MATCH
+        else:
+            item = SourceItem.model_validate(record.payload)
+            linked = self._match(
+                ITEM_MATCH,
+                item.sku,
+                item.name,
+                settings.auto_create_items,
+                lambda key: [(e.qb_id, e.name, e) for e in self.matcher.find_item(connector_id, key)],
+            )
+            name = mapping.qbd_item_name(item, settings)
+            rule = ITEM_MATCH
+        if linked is not None:
+            return linked
+        taken = self.matcher.find_name(connector_id, rule.kind, name)
+        if taken:
+            raise Blocked(
+                f"{rule.kind}_duplicate_name",
+                f"The company file already has a {rule.kind} named {taken[0].name!r}, and its {rule.key_name} "
+                "does not match.",
+                "Rename it in the source or in QuickBooks, or link it: POST /v1/match-issues/{id}/resolve "
+                '{"quickbooks_id": …}.',
+                candidates=[{"quickbooks_id": e.qb_id, "name": e.name} for e in taken],
+            )
+        return None
+
+    def _linked(self, record: SyncRecord, qb_id: str, qb_version: str | None) -> dict[str, Any]:
+        synced = self._finish(record, "synced", action="link", qb_id=qb_id, qb_version=qb_version)
+        self.events.publish(
+            EVENT_ON_SYNC[record.kind], record.tenant_id, {"id": record.source_id, "quickbooks_id": qb_id}
+        )
+        self._release_dependents(synced)
+        return {"synced": qb_id, "action": "link"}
+
+    def _read_edit_sequence(self, record: SyncRecord, connector_id: str) -> dict[str, Any]:
+        """Queue a lookup of the QuickBooks object's current EditSequence (a mod needs it); when it comes back the
+        record is sent again (``job_finished``). The reference names the stale version, so each one is read once."""
+        job = self.jobs.enqueue(
+            record.tenant_id,
+            connector_id,
+            DESKTOP_UPDATES[record.kind][1],
+            {"id": record.qb_id},
+            source_ref=f"{REFRESH_REF}{_job_ref(record)}:{record.qb_version or '-'}",
+        )
+        self._save_state(
+            record,
+            state="pending",
+            reason={
+                "code": "reading_quickbooks",
+                "message": "Reading the QuickBooks Desktop record's current version before updating it.",
+                "action": "none: it is updated at the next Web Connector runs",
+            },
+        )
+        if job.status in ("done", "error", "blocked"):
+            self.job_finished(job)
+        return {"queued_job": job.seq}
+
+    def _edit_sequence_read(self, job: Job, ref: str) -> None:
+        parsed = _parse_job_ref(ref.removeprefix(REFRESH_REF).rsplit(":", 1)[0])
+        if parsed is None:
+            return
+        kind, source_id, content = parsed
+        record = self.store.records.get(job.tenant_id, kind, source_id)
+        if record is None or record.content_hash != content or record.state == "synced":
+            return
+        edit_sequence = job.result.get("edit_sequence")
+        if job.status == "done" and edit_sequence:
+            self.issues.requeue(self._save_state(record, qb_version=str(edit_sequence)))
+            return
+        reason = {
+            "code": "quickbooks_record_missing",
+            "qb_code": str(job.result.get("status_code", "")),
+            "message": f"QuickBooks Desktop no longer has {kind[:-1]} {record.qb_id}: "
+            + str(job.result.get("message", "")),
+            "action": "Link the record again (POST /v1/records/{kind}/{id}/resync after fixing it in QuickBooks).",
+        }
+        self._finish(record, "failed", reason=reason, code=reason["qb_code"], message=reason["message"])
 
     def _desktop_job(self, record: SyncRecord, settings: TenantSettings) -> tuple[str, Any, list[int]]:
         if record.kind == "customers":
-            return (
-                "customer_add",
-                mapping.qbd_customer(SourceCustomer.model_validate(record.payload), settings, creating=True),
-                [],
+            qbd = mapping.qbd_customer(
+                SourceCustomer.model_validate(record.payload), settings, creating=record.qb_id is None
             )
+            if record.qb_id is not None:
+                return "customer_mod", CustomerChange(record.qb_id, record.qb_version or "", qbd), []
+            return "customer_add", qbd, []
         if record.kind == "items":
             return "item_add", mapping.qbd_item(SourceItem.model_validate(record.payload), settings), []
         if record.kind == "invoices":
@@ -255,11 +380,12 @@ class SyncWorker:
                     for k, v in item_records.items()
                 },
             )
-            return (
-                "invoice_add",
-                mapping.qbd_invoice(invoice, settings, refs, customer=customer, items=items),
-                depends_on,
+            mapped = mapping.qbd_invoice(
+                invoice, settings, refs, customer=customer, items=items, discount_item=settings.discount_item
             )
+            if record.qb_id is not None:
+                return "invoice_mod", InvoiceChange(record.qb_id, record.qb_version or "", mapped), depends_on
+            return "invoice_add", mapped, depends_on
         if record.kind == "payments":
             payment = SourcePayment.model_validate(record.payload)
             customer_record = self._dependency(record, "customers", payment.customer_id)
@@ -295,37 +421,64 @@ class SyncWorker:
 
     def job_finished(self, job: Job) -> None:
         """A connector job ran in QuickBooks Desktop: record the outcome on its source record."""
+        if self.matcher.on_finished(job):  # the match index is complete: match what waited for it
+            self.issues.release(
+                job.tenant_id, lambda reason: reason.get("code") == WAITING_CODE, kinds=("customers", "items")
+            )
+            return
+        if (job.source_ref or "").startswith(REFRESH_REF):
+            self._edit_sequence_read(job, job.source_ref or "")
+            return
         parsed = _parse_job_ref(job.source_ref or "")
         if parsed is None:
             return  # a job queued by something other than the record sync
         kind, source_id, content = parsed
         record = self.store.records.get(job.tenant_id, kind, source_id)
-        if record is None or record.content_hash != content or record.job_seq != job.seq:
+        if record is None or record.content_hash != content:
             return  # superseded by newer content
+        if record.job_seq is not None and record.job_seq != job.seq:
+            return  # an older job of the same content (re-sent after a failure): the newer one decides
+        # job_seq None: the job ran before the worker that queued it saved the record; the content hash says it
+        # is this record's job, and that worker will not overwrite the outcome (see _save_state).
         result = job.result
         if job.status == "done":
             qb_id = result.get("list_id") or result.get("txn_id")
+            if kind in ("customers", "items") and qb_id and result.get("name"):
+                self.matcher.remember(
+                    job.connector_id,
+                    kind[:-1],
+                    str(qb_id),
+                    str(result["name"]),
+                    email=record.payload.get("email") if kind == "customers" else None,
+                )
             synced = self._finish(
-                record, "synced", action="create", qb_id=qb_id, qb_version=result.get("edit_sequence")
+                record,
+                "synced",
+                action="update" if job.kind.endswith("_mod") else "create",
+                qb_id=qb_id,
+                qb_version=result.get("edit_sequence"),
             )
             self.events.publish(EVENT_ON_SYNC[kind], record.tenant_id, {"id": source_id, "quickbooks_id": qb_id})
             self._release_dependents(synced)
             return
         if job.status == "blocked":
             waits = self._unsynced_dependencies(record)
-            self._finish(
+            self._wait(
                 record,
-                "waiting",
-                reason={
+                {
                     "code": "waiting",
                     "waiting_for": waits,
                     "message": result.get("reason", "a record it needs failed"),
                     "action": "Fix the record it depends on.",
                 },
-                message=result.get("reason"),
+                result.get("reason"),
             )
             return
         code = str(result.get("status_code", ""))
+        if code == "3200" and job.kind.endswith("_mod"):
+            # Changed in QuickBooks since qbsync's last write: read the current EditSequence and send it again.
+            self._read_edit_sequence(record, job.connector_id)
+            return
         if code == "3100" and kind in ("customers", "items"):
             match_code = "customer_duplicate_name" if kind == "customers" else "item_duplicate_name"
             reason = {
@@ -373,7 +526,11 @@ class SyncWorker:
             customer = SourceCustomer.model_validate(record.payload)
             if record.qb_id is None:
                 linked = self._match(
-                    client, CUSTOMER_MATCH, customer.email, customer.name, settings.auto_create_customers
+                    CUSTOMER_MATCH,
+                    customer.email,
+                    customer.name,
+                    settings.auto_create_customers,
+                    self._qbo_lookup(client, CUSTOMER_MATCH),
                 )
                 if linked is not None:
                     return "link", linked["Id"], linked.get("SyncToken")
@@ -394,7 +551,9 @@ class SyncWorker:
         if kind == "items":
             item = SourceItem.model_validate(record.payload)
             if record.qb_id is None:
-                linked = self._match(client, ITEM_MATCH, item.sku, item.name, settings.auto_create_items)
+                linked = self._match(
+                    ITEM_MATCH, item.sku, item.name, settings.auto_create_items, self._qbo_lookup(client, ITEM_MATCH)
+                )
                 if linked is not None:
                     return "link", linked["Id"], linked.get("SyncToken")
             try:
@@ -475,9 +634,10 @@ class SyncWorker:
             ) from None
 
     def _match(
-        self, client: QboClient, rule: MatchRule, key: str | None, label: str, auto_create: bool
-    ) -> dict[str, Any] | None:
-        """The QuickBooks object this record is, by its matching key (T1 email, T2 SKU); None: create it."""
+        self, rule: MatchRule, key: str | None, label: str, auto_create: bool, lookup: Callable[[str], list[Found]]
+    ) -> Any | None:
+        """The QuickBooks object this record is, by its matching key (T1 email, T2 SKU); None: create it.
+        ``lookup(key)`` gives the candidates as (QuickBooks id, name, object)."""
         if not key:
             if auto_create:
                 return None
@@ -486,15 +646,15 @@ class SyncWorker:
                 f"{rule.kind.capitalize()} {label!r} has no {rule.key_name} to match on.",
                 f"Add the {rule.key_name} in the source, or link it by hand.",
             )
-        found = client.query_all(rule.entity, where=f"{rule.query_field} = {_q(key)}")
+        found = lookup(key)
         if len(found) == 1:
-            return found[0]
+            return found[0][2]
         if len(found) > 1:
             raise Blocked(
                 f"{rule.kind}_{rule.key_code}_shared",
                 f"{len(found)} QuickBooks {rule.kind}s share the {rule.key_name} {key}.",
                 'Pick one: POST /v1/match-issues/{id}/resolve {"quickbooks_id": …}.',
-                candidates=[{"quickbooks_id": c["Id"], "name": c.get(rule.name_field)} for c in found],
+                candidates=[{"quickbooks_id": qb_id, "name": name} for qb_id, name, _ in found],
             )
         if auto_create:
             return None
@@ -503,6 +663,13 @@ class SyncWorker:
             f"No QuickBooks {rule.kind} has the {rule.key_name} {key}.",
             f"Create it in QuickBooks, turn on auto-create {rule.kind}s, or link it by hand.",
         )
+
+    def _qbo_lookup(self, client: QboClient, rule: MatchRule) -> Callable[[str], list[Found]]:
+        def lookup(key: str) -> list[Found]:
+            rows = client.query_all(rule.entity, where=f"{rule.query_field} = {_q(key)}")
+            return [(str(row["Id"]), str(row.get(rule.name_field) or ""), row) for row in rows]
+
+        return lookup
 
     def _ids(self, client: QboClient, entity: str) -> dict[str, str]:
         """Name → Id of a small QuickBooks list (terms, classes, accounts, tax codes), cached per realm for a
@@ -532,6 +699,23 @@ class SyncWorker:
             names = [f"{d.kind}:{d.source_id}" for d in pending]
             raise Waiting(names, f"Waiting for {', '.join(names)} to reach QuickBooks.")
 
+    def _wait(self, record: SyncRecord, reason: dict[str, Any], message: str | None) -> None:
+        """Park ``record`` until its dependencies reach QuickBooks. The wait edges are written first and the
+        dependencies looked at again after: one that synced in between released nobody, so we requeue ourselves."""
+        waits = [str(ref) for ref in reason.get("waiting_for", [])]
+        self.issues.wait_for(record, waits)
+        saved = self._finish(record, "waiting", reason=reason, message=message)
+        if waits and saved.state == "waiting" and self._all_synced(record.tenant_id, waits):
+            self.issues.requeue(saved)
+
+    def _all_synced(self, tenant_id: str, refs: list[str]) -> bool:
+        for ref in refs:
+            kind, _, source_id = ref.partition(":")
+            found = self.store.records.get(tenant_id, kind, source_id) if kind in EVENT_ON_SYNC else None
+            if found is None or found.state != "synced" or found.qb_id is None:
+                return False
+        return True
+
     def _release_dependents(self, synced: SyncRecord) -> None:
         self.issues.release_dependents(synced.tenant_id, synced.kind, synced.source_id)
 
@@ -546,6 +730,8 @@ class SyncWorker:
                 fresh = self.store.records.get(record.tenant_id, record.kind, record.source_id)
                 if fresh is None or fresh.content_hash != record.content_hash:
                     return record
+                if fresh.state != record.state:
+                    return fresh  # someone decided its outcome meanwhile (its job already ran): keep that
                 current = fresh
         raise ConcurrentModification("The record is changing too often.")
 
