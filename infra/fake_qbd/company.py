@@ -536,7 +536,13 @@ class FakeCompany:
     # qbXML Add request, and raises StatusError (3100 duplicate name, 3140 unknown reference...) like it.
 
     def add_sales_tax_code(self, name: str, *, taxable: bool, desc: str | None = None) -> ListRecord:
-        """A sales tax code (Lists > Sales Tax Code List); ``Tax`` and ``Non`` exist from the start."""
+        """A sales tax code (Lists > Sales Tax Code List); ``Tax`` and ``Non`` exist from the start.
+
+        Asking for a code that already exists with the same taxability returns it (so setups may name ``Tax``).
+        """
+        existing = self._find_list(("SalesTaxCode",), name)
+        if existing is not None and existing.field_text("IsTaxable") == bool_text(taxable):
+            return existing
         add = etree.Element("SalesTaxCodeAdd")
         sub(add, "Name", name)
         sub(add, "IsTaxable", bool_text(taxable))
@@ -611,10 +617,19 @@ class FakeCompany:
     def add_terms(
         self, name: str, due_days: int, *, discount_days: int | None = None, discount_pct: Decimal | str | None = None
     ) -> ListRecord:
-        """Standard terms: due ``due_days`` after the invoice date (a discount is only recorded, not applied)."""
+        """Standard terms: due ``due_days`` after the invoice date (a discount is only recorded, not applied).
+
+        Asking for terms that already exist with the same days returns them (so setups may name ``Net 30``);
+        the same name with other days is a duplicate name (3100).
+        """
+        pct = None if discount_pct is None else f"{Decimal(discount_pct):f}"
+        existing = self._find_list(("StandardTerms",), name)
+        if existing is not None:
+            same = [(el.tag, Decimal(el.text or "0")) for el in _terms_fields(due_days, discount_days, pct)]
+            if [(el.tag, Decimal(el.text or "0")) for el in existing.fields] == same:
+                return existing
         add = etree.Element("StandardTermsAdd")
         sub(add, "Name", name)
-        pct = None if discount_pct is None else f"{Decimal(discount_pct):f}"
         for el in _terms_fields(due_days, discount_days, pct):
             add.append(el)
         return self._admin_add(add)

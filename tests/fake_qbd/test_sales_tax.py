@@ -334,6 +334,28 @@ def test_sales_tax_codes_and_terms_lists(company: FakeCompany) -> None:
     assert ret[0][0].findtext("DueDate") == "2026-03-01"  # an explicit DueDate wins over the terms
 
 
+def test_admin_hooks_accept_what_a_new_company_already_has(company: FakeCompany) -> None:
+    net30 = company.add_terms("Net 30", 30)
+    assert net30.name == "Net 30" and company.count("StandardTerms") == 7
+    assert company.add_terms("2% 10 net 30", 30, discount_days=10, discount_pct="2").name == "2% 10 Net 30"
+    assert company.add_sales_tax_code("Tax", taxable=True).name == "Tax" and company.count("SalesTaxCode") == 2
+    with pytest.raises(StatusError) as err:
+        company.add_terms("Net 30", 45)
+    assert err.value.code == 3100
+    with pytest.raises(StatusError) as err:
+        company.add_sales_tax_code("Non", taxable=True)
+    assert err.value.code == 3100
+    with pytest.raises(StatusError) as err:
+        company.set_customer_sales_tax("Nobody", terms="Net 30")
+    assert err.value.code == 3120
+    valid(company, customer_add("Acme"))
+    with pytest.raises(StatusError) as err:
+        company.set_customer_sales_tax("Acme", tax_item="Moon Tax")
+    assert err.value.code == 3140
+    with pytest.raises(StatusError):
+        company.set_most_common_sales_tax_item("Promo")  # a discount item, not a sales tax item
+
+
 def test_sales_tax_state_survives_json(company: FakeCompany) -> None:
     company.set_most_common_sales_tax_item("State Tax")
     valid(company, customer_add("Acme", extra=ref("TermsRef", "Net 30")))
