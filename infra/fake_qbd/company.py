@@ -27,8 +27,10 @@ Sales tax, discounts and terms (a US company with sales tax turned on):
   half-up to the cent, fixed when the invoice is saved; BalanceRemaining = Subtotal + SalesTaxTotal - payments;
 * TermsRef (else the customer's terms) sets DueDate = TxnDate + StdDueDays when DueDate is not sent; early-payment
   discounts (StdDiscountDays/DiscountPct) are stored but not computed (no SuggestedDiscountAmount);
-* a discount line without Amount/Rate takes its item's DiscountRate (negated) or DiscountRatePercent of the line
-  right above it (negated); sales tax groups, date-driven terms and tax-inclusive amounts are not modelled.
+* a line with RatePercent (or a discount line without Amount/Rate/RatePercent: its item's DiscountRatePercent) is
+  that percentage of the line right above it, a discount line's own DiscountRate a fixed amount; a discount
+  always subtracts (inferred from the QuickBooks UI). Sales tax groups, date-driven terms, subtotal items and
+  tax-inclusive amounts are not modelled.
 """
 
 from __future__ import annotations
@@ -1124,21 +1126,24 @@ class FakeCompany:
                 code = self._item_tax_code(item)
             qty = to_decimal(text(line_el, "Quantity"))
             rate = to_decimal(text(line_el, "Rate"))
-            rate_percent: Decimal | None = None
+            rate_percent = to_decimal(text(line_el, "RatePercent"))
             if rate is None and item is not None:
                 rate = to_decimal(_item_price(item))
             amount = to_decimal(text(line_el, "Amount"))
-            if amount is None and rate is None and item is not None and item.kind == "ItemDiscount":
+            discount = item if item is not None and item.kind == "ItemDiscount" else None
+            if discount is not None and amount is None and rate is None and rate_percent is None:
                 # A discount item's own rate: a fixed amount, or a percentage of the line right above it.
-                fixed = to_decimal(item.field_text("DiscountRate"))
-                rate_percent = to_decimal(item.field_text("DiscountRatePercent"))
+                fixed = to_decimal(discount.field_text("DiscountRate"))
                 if fixed is not None:
-                    rate = -fixed
+                    rate = -abs(fixed)
                     amount = rate.quantize(CENT, ROUND_HALF_UP)
-                elif rate_percent is not None:
-                    rate_percent = -rate_percent
-                    above = lines[-1].amount if lines else ZERO
-                    amount = (above * rate_percent / 100).quantize(CENT, ROUND_HALF_UP)
+                else:
+                    rate_percent = to_decimal(discount.field_text("DiscountRatePercent"))
+            if rate_percent is not None and amount is None:
+                if discount is not None:
+                    rate_percent = -abs(rate_percent)  # a discount always subtracts
+                above = lines[-1].amount if lines else ZERO
+                amount = (above * rate_percent / 100).quantize(CENT, ROUND_HALF_UP)
             if amount is None:
                 amount = ((qty if qty is not None else Decimal(1)) * (rate or ZERO)).quantize(CENT, ROUND_HALF_UP)
             desc = text(line_el, "Desc")

@@ -5,6 +5,7 @@ Every request and response here is checked against Intuit's qbXML 13.0 XSD (read
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,21 @@ from lxml import etree
 
 from infra.fake_qbd import FakeCompany
 from infra.fake_qbd.company import StatusError
+from qbsync.qbxml import (
+    AppliedTo,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Item,
+    QbxmlResult,
+    ReceivePayment,
+    build_customer_add,
+    build_invoice_add,
+    build_item_add,
+    build_message_set,
+    build_receive_payment_add,
+    parse_response,
+)
 from qbsync.qbxml.xsd import find_xsd, validation_errors
 from tests.fake_qbd.test_company import customer_add, item_add, qbxml, status
 
@@ -367,3 +383,52 @@ def test_sales_tax_state_survives_json(company: FakeCompany) -> None:
     assert [ln.sales_tax_code_id for ln in again.lines] == [ln.sales_tax_code_id for ln in company.invoices()[0].lines]
     ret = valid(clone, invoice("Acme", *TAXED_LINES))[0][0]
     assert ret.findtext("SalesTaxTotal") == "17.03" and ret.findtext("DueDate") == "2026-02-04"
+
+
+def test_what_qbsync_builds_is_taxed_like_quickbooks_would(company: FakeCompany) -> None:
+    """qbsync's own builders and parser against the fake: the invoice of a taxable customer with a discount."""
+
+    def send(*requests: etree._Element) -> list[QbxmlResult]:
+        document = build_message_set(list(requests))
+        assert validation_errors(document, "130") == []
+        out = company.process(document)
+        assert validation_errors(out, "130") == []
+        return parse_response(out)
+
+    customer = Customer(name="Acme", terms="Net 15", sales_tax_code="Tax", item_sales_tax="State Tax")
+    item = Item(name="Gadget", kind="non_inventory", income_account="Sales", price=Decimal("20.00"), tax_code="Tax")
+    results = send(build_customer_add("c1", customer), build_item_add("i1", item))
+    assert [r.status_code for r in results] == [0, 0]
+    invoice = Invoice(
+        customer="Acme",
+        txn_date=date(2026, 1, 5),
+        ref_number="Q-1",
+        terms="Net 15",
+        item_sales_tax="State Tax",
+        lines=(
+            InvoiceLine(item="Gadget", quantity=Decimal(5), rate=Decimal("20.00"), sales_tax_code="Tax"),
+            InvoiceLine(item="Promo", rate_percent=Decimal("5")),  # 5 % of the line above it: -5.00
+            InvoiceLine(item="Consulting", quantity=Decimal(1), rate=Decimal("100.00"), sales_tax_code="Non"),
+            InvoiceLine(item="Promo", description="Discount 10%", amount=Decimal("-20.00")),
+        ),
+    )
+    (result,) = send(build_invoice_add("inv1", invoice))
+    ret = result.rets[0]
+    # Taxable: 100 - 5 - 20 = 75.00 x 7.5 % = 5.625 -> 5.63. Subtotal 100 - 5 + 100 - 20 = 175.00.
+    assert (ret.subtotal, ret.sales_tax_total, ret.balance_remaining) == (
+        Decimal("175.00"),
+        Decimal("5.63"),
+        Decimal("180.63"),
+    )
+    assert ret.raw["DueDate"] == "2026-01-20" and ret.raw["TermsRef"]["FullName"] == "Net 15"
+    assert [ln["Amount"] for ln in ret.raw["InvoiceLineRet"]] == ["100.00", "-5.00", "100.00", "-20.00"]
+    pay = ReceivePayment(
+        customer="Acme",
+        total_amount=Decimal("180.63"),
+        applied_to=(AppliedTo(txn_id=ret.txn_id or "", payment_amount=Decimal("180.63")),),
+    )
+    (paid,) = send(build_receive_payment_add("p1", pay))
+    assert paid.status_code == 0
+    assert paid.rets[0].raw["AppliedToTxnRet"]["BalanceRemaining"] == "0.00"
+    stored = company.find_invoice("Q-1")
+    assert stored is not None and stored.is_paid
