@@ -12,6 +12,25 @@ Modelled behaviour (see ../shared/reference/qbwc/NOTES.md):
   ``oldMessageSetID`` means the old set never reached QuickBooks, so the new set is processed normally.
 Status codes whose exact wording was not found in real traffic (3070, 3391, the unbalanced journal entry,
 over-applied payment total) use plausible messages; see the constants below.
+
+Sales tax, discounts and terms (a US company with sales tax turned on):
+* the company starts with the sales tax codes ``Tax`` (taxable) and ``Non`` (non-taxable) and the standard terms
+  of a new US company (:data:`SEED_TERMS`: 1% 10 Net 30, 2% 10 Net 30, Consignment, Due on receipt, Net 15/30/60);
+  it has no sales tax item until one is added, and no "most common sales tax item" until one is chosen;
+* ItemDiscount and ItemSalesTax share the item name pool (3100) and are returned by ItemQuery;
+* an invoice line's tax code is its SalesTaxCodeRef, else its item's, else the code QuickBooks gives a new item of
+  that kind (:data:`ITEM_DEFAULT_TAX_CODE`: parts and discounts ``Tax``, services ``Non`` - turning sales tax on
+  only makes existing inventory/non-inventory parts taxable); the invoice's tax item is its ItemSalesTaxRef, else
+  the customer's, else the most common one, else none (no tax); its customer code is CustomerSalesTaxCodeRef, else
+  the customer's SalesTaxCodeRef, else ``Tax``; a non-taxable customer code means no tax at all;
+* SalesTaxTotal = (sum of the amounts of lines with a taxable code, discount lines included) x TaxRate %, rounded
+  half-up to the cent, fixed when the invoice is saved; BalanceRemaining = Subtotal + SalesTaxTotal - payments;
+* TermsRef (else the customer's terms) sets DueDate = TxnDate + StdDueDays when DueDate is not sent; early-payment
+  discounts (StdDiscountDays/DiscountPct) are stored but not computed (no SuggestedDiscountAmount);
+* a line with RatePercent (or a discount line without Amount/Rate/RatePercent: its item's DiscountRatePercent) is
+  that percentage of the line right above it, a discount line's own DiscountRate a fixed amount; a discount
+  always subtracts (inferred from the QuickBooks UI). Sales tax groups, date-driven terms, subtotal items and
+  tax-inclusive amounts are not modelled.
 """
 
 from __future__ import annotations
@@ -60,10 +79,23 @@ JE_UNBALANCED_CODE = 3020  # exact QuickBooks code/wording for an unbalanced jou
 INVALID_REF_TAIL = "  QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
 
 NAME_KINDS = ("Customer", "Vendor", "Employee", "OtherName")
-ITEM_KINDS = ("ItemService", "ItemNonInventory")
-LIST_KINDS = (*NAME_KINDS, *ITEM_KINDS, "Account", "Class")
+ITEM_KINDS = ("ItemService", "ItemNonInventory", "ItemDiscount", "ItemSalesTax")
+LIST_KINDS = (*NAME_KINDS, *ITEM_KINDS, "Account", "Class", "SalesTaxCode", "StandardTerms")
 TXN_KINDS = ("Invoice", "ReceivePayment", "JournalEntry")
 MAX_NAME = {"Customer": 41, "Vendor": 41, "ItemService": 31, "ItemNonInventory": 31, "Account": 31, "Class": 31}
+MAX_NAME |= {"ItemDiscount": 31, "ItemSalesTax": 31, "SalesTaxCode": 3, "StandardTerms": 31}
+# Rets of these kinds have no FullName/ParentRef/Sublevel (qbxml130.xsd).
+FLAT_KINDS = ("Vendor", "ItemSalesTax", "SalesTaxCode", "StandardTerms")
+# Top-level references that list records may carry: tag -> (kinds, label in the 3140 message).
+LIST_REFS: dict[str, tuple[tuple[str, ...], str]] = {
+    "AccountRef": (("Account",), "Account"),
+    "SalesTaxCodeRef": (("SalesTaxCode",), "Sales Tax Code"),
+    "ItemSalesTaxRef": (("ItemSalesTax",), "Item"),
+    "TermsRef": (("StandardTerms",), "Terms"),
+    "TaxVendorRef": (("Vendor",), "Vendor"),
+}
+# Tax code of an item without its own SalesTaxCodeRef, as QuickBooks' new-item defaults: parts taxable, services not.
+ITEM_DEFAULT_TAX_CODE = {"ItemService": "Non", "ItemNonInventory": "Tax", "ItemDiscount": "Tax", "ItemSalesTax": "Non"}
 FIELD_LIMITS = {
     "CompanyName": 41,
     "Salutation": 15,
@@ -81,9 +113,12 @@ ADDRESS_LIMITS = {"Addr1": 41, "Addr2": 41, "Addr3": 41, "Addr4": 41, "Addr5": 4
 ADDRESS_LIMITS |= {"PostalCode": 13, "Country": 31, "Note": 41}
 AMOUNT_TAGS = {"Amount", "Rate", "Price", "TotalAmount", "PaymentAmount", "SalesPrice", "PurchaseCost"}
 AMOUNT_TAGS |= {"DiscountAmount", "Quantity", "OpenBalance", "CreditLimit"}
+AMOUNT_TAGS |= {"DiscountRate", "DiscountRatePercent", "TaxRate", "DiscountPct"}  # PRICETYPE / PERCENTTYPE
+INT_TAGS = {"StdDueDays", "StdDiscountDays"}
 DATE_TAGS = {"TxnDate", "DueDate", "ShipDate", "ServiceDate", "FromTxnDate", "ToTxnDate", "OpenBalanceDate"}
 ITERABLE = {"CustomerQueryRq", "VendorQueryRq", "ItemQueryRq", "ItemServiceQueryRq", "ItemNonInventoryQueryRq"}
 ITERABLE |= {"InvoiceQueryRq", "ReceivePaymentQueryRq", "JournalEntryQueryRq"}
+ITERABLE |= {"ItemDiscountQueryRq", "ItemSalesTaxQueryRq"}
 SEED_ACCOUNTS = (
     ("Accounts Receivable", "AccountsReceivable"),
     ("Undeposited Funds", "OtherCurrentAsset"),
@@ -95,6 +130,29 @@ SEED_ACCOUNTS = (
     ("Office Supplies", "Expense"),
     ("Opening Balance Equity", "Equity"),
 )
+# The sales tax codes of a US company (Sales Tax preferences: taxable item code "Tax", non-taxable "Non").
+SEED_SALES_TAX_CODES = (("Tax", True, "Taxable Sales"), ("Non", False, "Non-Taxable Sales"))
+# The standard terms of a new US QuickBooks Desktop company: (name, StdDueDays, StdDiscountDays, DiscountPct).
+SEED_TERMS: tuple[tuple[str, int, int | None, str | None], ...] = (
+    ("1% 10 Net 30", 30, 10, "1.0"),
+    ("2% 10 Net 30", 30, 10, "2.0"),
+    ("Consignment", 0, None, None),
+    ("Due on receipt", 0, None, None),
+    ("Net 15", 15, None, None),
+    ("Net 30", 30, None, None),
+    ("Net 60", 60, None, None),
+)
+# CustomerRet element order (qbxml130.xsd); Customer fields are kept in request order and sorted by this.
+CUSTOMER_RET_ORDER = (  # noqa: SIM905 - one XSD sequence, easier to compare as words
+    "ListID TimeCreated TimeModified EditSequence Name FullName IsActive ClassRef ParentRef Sublevel CompanyName "
+    "Salutation FirstName MiddleName LastName Suffix JobTitle BillAddress BillAddressBlock ShipAddress "
+    "ShipAddressBlock ShipToAddress PrintAs Phone Mobile Pager AltPhone Fax Email Cc Contact AltContact "
+    "AdditionalContactRef ContactsRet CustomerTypeRef TermsRef SalesRepRef Balance TotalBalance SalesTaxCodeRef "
+    "ItemSalesTaxRef SalesTaxCountry ResaleNumber AccountNumber CreditLimit PreferredPaymentMethodRef "
+    "CreditCardInfo JobStatus JobStartDate JobProjectedEndDate JobEndDate JobDesc JobTypeRef Notes "
+    "AdditionalNotesRet IsStatementWithParent DeliveryMethod PreferredDeliveryMethod PriceLevelRef ExternalGUID "
+    "TaxRegistrationNumber CurrencyRef DataExtRet"
+).split()
 
 
 class StatusError(Exception):
@@ -160,6 +218,9 @@ class InvoiceLine:
     rate: Decimal | None
     amount: Decimal
     class_id: str | None = None
+    service_date: date | None = None
+    sales_tax_code_id: str | None = None
+    rate_percent: Decimal | None = None
 
 
 @dataclass
@@ -177,6 +238,12 @@ class Invoice:
     memo: str | None
     lines: list[InvoiceLine]
     payments: list[tuple[str, Decimal]] = field(default_factory=list)  # (ReceivePayment TxnID, amount)
+    terms_id: str | None = None
+    item_sales_tax_id: str | None = None
+    customer_sales_tax_code_id: str | None = None
+    # Fixed when the invoice is saved, like QuickBooks (a later rate change does not touch old invoices).
+    sales_tax_percentage: Decimal = ZERO
+    sales_tax_total: Decimal = ZERO
 
     @property
     def subtotal(self) -> Decimal:
@@ -188,7 +255,7 @@ class Invoice:
 
     @property
     def balance_remaining(self) -> Decimal:
-        return self.subtotal - self.applied_amount
+        return self.subtotal + self.sales_tax_total - self.applied_amount
 
     @property
     def is_paid(self) -> bool:
@@ -306,9 +373,14 @@ class FakeCompany:
         self._iterators: dict[str, _Iterator] = {}
         self._last_message_set: tuple[str, str] | None = None  # (newMessageSetID, response)
         self.request_log: list[RequestLogEntry] = []
+        self.default_sales_tax_item_id: str | None = None  # Sales Tax preference "most common sales tax item"
         for acct_name, acct_type in SEED_ACCOUNTS:
             acct = self._new_list("Account", acct_name, None, [])
             acct.fields.append(_el("AccountType", acct_type))
+        for code, taxable, desc in SEED_SALES_TAX_CODES:
+            self._new_list("SalesTaxCode", code, None, [_el("IsTaxable", bool_text(taxable)), _el("Desc", desc)])
+        for terms_name, due_days, discount_days, discount_pct in SEED_TERMS:
+            self._new_list("StandardTerms", terms_name, None, _terms_fields(due_days, discount_days, discount_pct))
 
     # ------------------------------------------------------------------ session / host
 
@@ -461,6 +533,148 @@ class FakeCompany:
         with self._lock:
             return next((r for r in self._lists.values() if r.kind in kinds and r.full_name.casefold() == key), None)
 
+    # ------------------------------------------------------------------ admin: sales tax, discounts, terms
+    # What a user sets up in QuickBooks before the integration runs. Each hook goes through the same checks as the
+    # qbXML Add request, and raises StatusError (3100 duplicate name, 3140 unknown reference...) like it.
+
+    def add_sales_tax_code(self, name: str, *, taxable: bool, desc: str | None = None) -> ListRecord:
+        """A sales tax code (Lists > Sales Tax Code List); ``Tax`` and ``Non`` exist from the start.
+
+        Asking for a code that already exists with the same taxability returns it (so setups may name ``Tax``).
+        """
+        existing = self._find_list(("SalesTaxCode",), name)
+        if existing is not None and existing.field_text("IsTaxable") == bool_text(taxable):
+            return existing
+        add = etree.Element("SalesTaxCodeAdd")
+        sub(add, "Name", name)
+        sub(add, "IsTaxable", bool_text(taxable))
+        if desc is not None:
+            sub(add, "Desc", desc)
+        return self._admin_add(add)
+
+    def add_sales_tax_item(
+        self,
+        name: str,
+        rate: Decimal | str,
+        *,
+        desc: str | None = None,
+        tax_vendor: str | None = None,
+        most_common: bool = False,
+    ) -> ListRecord:
+        """A Sales Tax Item with ``rate`` in percent (``"8.25"`` = 8.25 %).
+
+        ``most_common`` makes it the Sales Tax preference "Your most common sales tax item": the tax item of
+        invoices whose customer has none of its own.
+        """
+        add = etree.Element("ItemSalesTaxAdd")
+        sub(add, "Name", name)
+        if desc is not None:
+            sub(add, "ItemDesc", desc)
+        sub(add, "TaxRate", f"{Decimal(rate):f}")
+        if tax_vendor is not None:
+            sub(sub(add, "TaxVendorRef"), "FullName", tax_vendor)
+        rec = self._admin_add(add)
+        if most_common:
+            self.default_sales_tax_item_id = rec.list_id
+        return rec
+
+    def set_most_common_sales_tax_item(self, name: str | None) -> None:
+        """Set (or clear, with None) the Sales Tax preference "Your most common sales tax item"."""
+        with self._lock:
+            if name is None:
+                self.default_sales_tax_item_id = None
+                return
+            rec = self._find_list(("ItemSalesTax",), name)
+            if rec is None:
+                raise invalid_ref("Item", name, "Preferences")
+            self.default_sales_tax_item_id = rec.list_id
+
+    def add_discount_item(
+        self,
+        name: str,
+        *,
+        amount: Decimal | str | None = None,
+        percent: Decimal | str | None = None,
+        desc: str | None = None,
+        tax_code: str | None = None,
+        account: str | None = None,
+    ) -> ListRecord:
+        """A Discount item: a fixed ``amount`` (DiscountRate) or a ``percent`` of the line above it."""
+        if amount is not None and percent is not None:
+            raise ValueError("a discount item has an amount or a percent, not both")
+        add = etree.Element("ItemDiscountAdd")
+        sub(add, "Name", name)
+        if desc is not None:
+            sub(add, "ItemDesc", desc)
+        if tax_code is not None:
+            sub(sub(add, "SalesTaxCodeRef"), "FullName", tax_code)
+        if amount is not None:
+            sub(add, "DiscountRate", money(Decimal(amount)))
+        if percent is not None:
+            sub(add, "DiscountRatePercent", f"{Decimal(percent):f}")
+        if account is not None:
+            sub(sub(add, "AccountRef"), "FullName", account)
+        return self._admin_add(add)
+
+    def add_terms(
+        self, name: str, due_days: int, *, discount_days: int | None = None, discount_pct: Decimal | str | None = None
+    ) -> ListRecord:
+        """Standard terms: due ``due_days`` after the invoice date (a discount is only recorded, not applied).
+
+        Asking for terms that already exist with the same days returns them (so setups may name ``Net 30``);
+        the same name with other days is a duplicate name (3100).
+        """
+        pct = None if discount_pct is None else f"{Decimal(discount_pct):f}"
+        existing = self._find_list(("StandardTerms",), name)
+        if existing is not None:
+            same = [(el.tag, Decimal(el.text or "0")) for el in _terms_fields(due_days, discount_days, pct)]
+            if [(el.tag, Decimal(el.text or "0")) for el in existing.fields] == same:
+                return existing
+        add = etree.Element("StandardTermsAdd")
+        sub(add, "Name", name)
+        for el in _terms_fields(due_days, discount_days, pct):
+            add.append(el)
+        return self._admin_add(add)
+
+    def set_customer_sales_tax(
+        self,
+        customer: str,
+        *,
+        tax_code: str | None = None,
+        tax_item: str | None = None,
+        terms: str | None = None,
+    ) -> ListRecord:
+        """Edit a customer's Sales Tax Settings / Payment Settings (tax code, tax item, terms) by full name."""
+        with self._lock:
+            rec = self._find_list(("Customer",), customer)
+            if rec is None:
+                raise not_found(customer)
+            mod = etree.Element("CustomerMod")
+            sub(mod, "ListID", rec.list_id)
+            sub(mod, "EditSequence", rec.edit_sequence)
+            for tag, value in (("TermsRef", terms), ("SalesTaxCodeRef", tax_code), ("ItemSalesTaxRef", tax_item)):
+                if value is not None:
+                    sub(sub(mod, tag), "FullName", value)
+            rq = etree.Element("CustomerModRq")
+            rq.append(mod)
+            self._customer_mod(rq, etree.Element("CustomerModRs"))
+            return rec
+
+    def sales_tax_codes(self) -> list[ListRecord]:
+        return self._list_of("SalesTaxCode")
+
+    def terms(self) -> list[ListRecord]:
+        return self._list_of("StandardTerms")
+
+    def _admin_add(self, add: etree._Element) -> ListRecord:
+        rq = etree.Element(add.tag + "Rq")
+        rq.append(add)
+        with self._lock:
+            self._validate(rq)
+            rs = etree.Element(add.tag + "Rs")
+            self._handlers()[rq.tag](rq, rs)
+            return self._lists[rs[0].findtext("ListID") or ""]
+
     # ------------------------------------------------------------------ processing
 
     def process(self, request_xml: str | bytes) -> str:
@@ -523,8 +737,8 @@ class FakeCompany:
                     date.fromisoformat((el.text or "").strip())
                 except ValueError as exc:
                     raise parse_error(f"bad date in {el.tag}") from exc
-            if el.tag == "MaxReturned" and not (el.text or "").strip().isdigit():
-                raise parse_error("bad MaxReturned")
+            if (el.tag == "MaxReturned" or el.tag in INT_TAGS) and not (el.text or "").strip().isdigit():
+                raise parse_error(f"bad integer in {el.tag}")
         required: dict[str, tuple[str, ...]] = {
             "CustomerAddRq": ("CustomerAdd/Name",),
             "VendorAddRq": ("VendorAdd/Name",),
@@ -533,6 +747,10 @@ class FakeCompany:
             "ItemNonInventoryAddRq": ("ItemNonInventoryAdd/Name",),
             "AccountAddRq": ("AccountAdd/Name", "AccountAdd/AccountType"),
             "ClassAddRq": ("ClassAdd/Name",),
+            "ItemDiscountAddRq": ("ItemDiscountAdd/Name",),
+            "ItemSalesTaxAddRq": ("ItemSalesTaxAdd/Name",),
+            "SalesTaxCodeAddRq": ("SalesTaxCodeAdd/Name", "SalesTaxCodeAdd/IsTaxable"),
+            "StandardTermsAddRq": ("StandardTermsAdd/Name",),
             "InvoiceAddRq": ("InvoiceAdd/CustomerRef",),
             "ReceivePaymentAddRq": ("ReceivePaymentAdd/CustomerRef",),
             "JournalEntryAddRq": ("JournalEntryAdd",),
@@ -563,6 +781,15 @@ class FakeCompany:
             "ItemQueryRq": lambda rq, rs: self._list_query(rq, rs, ITEM_KINDS),
             "ItemServiceQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemService",)),
             "ItemNonInventoryQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemNonInventory",)),
+            "ItemDiscountAddRq": lambda rq, rs: self._item_add(rq, rs, "ItemDiscount"),
+            "ItemDiscountQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemDiscount",)),
+            "ItemSalesTaxAddRq": lambda rq, rs: self._item_add(rq, rs, "ItemSalesTax"),
+            "ItemSalesTaxQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemSalesTax",)),
+            "SalesTaxCodeAddRq": self._sales_tax_code_add,
+            "SalesTaxCodeQueryRq": lambda rq, rs: self._list_query(rq, rs, ("SalesTaxCode",)),
+            "StandardTermsAddRq": self._terms_add,
+            "StandardTermsQueryRq": lambda rq, rs: self._list_query(rq, rs, ("StandardTerms",)),
+            "TermsQueryRq": lambda rq, rs: self._list_query(rq, rs, ("StandardTerms",)),
             "AccountAddRq": self._account_add,
             "AccountQueryRq": lambda rq, rs: self._list_query(rq, rs, ("Account",)),
             "ClassAddRq": self._class_add,
@@ -697,13 +924,34 @@ class FakeCompany:
         full = f"{parent.full_name}:{name}" if parent else name
         self._check_name(kind, name, full, pool)
         fields = self._check_fields(add, skip=("Name", "ParentRef", "IsActive"))
+        where = "Item" if kind in ITEM_KINDS else kind
         for ref_tag in ("AccountRef", "IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef"):
             for ref in add.iter(ref_tag):
-                self._require(ref, ("Account",), "Account", "Item" if kind in ITEM_KINDS else kind)
+                self._require(ref, ("Account",), "Account", where)
+        fields = self._resolve_field_refs(fields, where)
         rec = self._new_list(kind, name, parent, fields)
         rec.is_active = (text(add, "IsActive") or "true") != "false"
         rs.append(self._list_ret(rec))
         return rec
+
+    def _resolve_field_refs(self, fields: list[etree._Element], where: str) -> list[etree._Element]:
+        """Check the top-level references of :data:`LIST_REFS` (3140) and store them as ListID + FullName."""
+        out: list[etree._Element] = []
+        for el in fields:
+            spec = LIST_REFS.get(str(el.tag))
+            if spec is not None:
+                target = self._require(el, spec[0], spec[1], where)
+                assert target is not None
+                el = etree.Element(el.tag)
+                sub(el, "ListID", target.list_id)
+                sub(el, "FullName", target.full_name)
+            out.append(el)
+        return out
+
+    def _field_ref(self, rec: ListRecord, tag: str, kinds: tuple[str, ...]) -> ListRecord | None:
+        """The record a stored top-level reference field (``TermsRef``...) points at, if it still exists."""
+        ref = next((el for el in rec.fields if el.tag == tag), None)
+        return self._resolve(ref, kinds) if ref is not None else None
 
     def _customer_add(self, rq: etree._Element, rs: etree._Element) -> None:
         self._add_list(rq, rs, "Customer", NAME_KINDS)
@@ -713,6 +961,12 @@ class FakeCompany:
 
     def _item_add(self, rq: etree._Element, rs: etree._Element, kind: str) -> None:
         self._add_list(rq, rs, kind, ITEM_KINDS)
+
+    def _sales_tax_code_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        self._add_list(rq, rs, "SalesTaxCode", ("SalesTaxCode",))
+
+    def _terms_add(self, rq: etree._Element, rs: etree._Element) -> None:
+        self._add_list(rq, rs, "StandardTerms", ("StandardTerms",))
 
     def _class_add(self, rq: etree._Element, rs: etree._Element) -> None:
         self._add_list(rq, rs, "Class", ("Class",))
@@ -735,6 +989,7 @@ class FakeCompany:
             full = f"{parent.full_name}:{new_name}" if parent else new_name
             self._check_name("Customer", new_name, full, NAME_KINDS, exclude=rec.list_id)
         changes = self._check_fields(mod, skip=("ListID", "EditSequence", "Name", "IsActive", "ParentRef"))
+        changes = self._resolve_field_refs(changes, "Customer")
         if new_name is not None:
             rec.name = new_name
             rec.full_name = f"{parent.full_name}:{new_name}" if parent else new_name
@@ -748,27 +1003,43 @@ class FakeCompany:
         rs.append(self._list_ret(rec))
 
     def _list_ret(self, rec: ListRecord) -> etree._Element:
-        ret_tag = {"ItemService": "ItemServiceRet", "ItemNonInventory": "ItemNonInventoryRet"}.get(
-            rec.kind, rec.kind + "Ret"
-        )
-        ret = etree.Element(ret_tag)
+        ret = etree.Element(rec.kind + "Ret")
         sub(ret, "ListID", rec.list_id)
         sub(ret, "TimeCreated", rec.time_created.isoformat())
         sub(ret, "TimeModified", rec.time_modified.isoformat())
         sub(ret, "EditSequence", rec.edit_sequence)
         sub(ret, "Name", rec.name)
-        sub(ret, "FullName", rec.full_name)
+        flat = rec.kind in FLAT_KINDS
+        if not flat:
+            sub(ret, "FullName", rec.full_name)
         sub(ret, "IsActive", bool_text(rec.is_active))
-        if rec.parent_id and rec.parent_id in self._lists:
-            _ref(ret, "ParentRef", self._lists[rec.parent_id])
-        sub(ret, "Sublevel", str(rec.sublevel))
         for el in rec.fields:
-            ret.append(copy.deepcopy(el))
+            if el.tag == "ClassRef":  # right after IsActive in every list Ret
+                ret.append(copy.deepcopy(el))
+        if not flat:
+            if rec.parent_id and rec.parent_id in self._lists:
+                _ref(ret, "ParentRef", self._lists[rec.parent_id])
+            sub(ret, "Sublevel", str(rec.sublevel))
+        for el in rec.fields:
+            if el.tag == "ClassRef":
+                continue
+            target = self._lists.get(text(el, "ListID") or "") if el.tag in LIST_REFS else None
+            if target is not None:  # a stored reference shows the target's current name
+                _ref(ret, str(el.tag), target)
+            else:
+                ret.append(copy.deepcopy(el))
         if rec.kind == "Customer":
             balance = sum((i.balance_remaining for i in self._invoices.values() if i.customer_id == rec.list_id), ZERO)
             sub(ret, "Balance", money(balance))
             sub(ret, "TotalBalance", money(balance))
             sub(ret, "JobStatus", "None")
+            order = {tag: index for index, tag in enumerate(CUSTOMER_RET_ORDER)}
+            children = sorted(ret, key=lambda el: order.get(str(el.tag), len(order)))
+            for el in children:
+                if el.tag in order:
+                    ret.append(el)  # lxml moves the element: appending in sorted order reorders them
+                else:
+                    ret.remove(el)  # Add-only elements (OpenBalance...) are not part of CustomerRet
         elif rec.kind in ("Vendor", "Account"):
             sub(ret, "Balance", "0.00")
         return ret
@@ -837,20 +1108,48 @@ class FakeCompany:
         if ref_number is not None and len(ref_number) > 11:
             raise too_long(ref_number, "RefNumber")
         memo = text(add, "Memo")
+        terms = self._require(add.find("TermsRef"), ("StandardTerms",), "Terms", where)
+        terms = terms or self._field_ref(customer, "TermsRef", ("StandardTerms",))
+        tax_item = self._require(add.find("ItemSalesTaxRef"), ("ItemSalesTax",), "Item", where)
+        tax_item = tax_item or self._field_ref(customer, "ItemSalesTaxRef", ("ItemSalesTax",))
+        if tax_item is None and self.default_sales_tax_item_id:
+            tax_item = self._lists.get(self.default_sales_tax_item_id)
+        customer_code = self._require(add.find("CustomerSalesTaxCodeRef"), ("SalesTaxCode",), "Sales Tax Code", where)
+        customer_code = customer_code or self._field_ref(customer, "SalesTaxCodeRef", ("SalesTaxCode",))
+        customer_code = customer_code or self._find_list(("SalesTaxCode",), "Tax")
         lines: list[InvoiceLine] = []
         for line_el in add.findall("InvoiceLineAdd"):
             item = self._require(line_el.find("ItemRef"), ITEM_KINDS, "Item", where)
             cls = self._require(line_el.find("ClassRef"), ("Class",), "Class", where)
+            code = self._require(line_el.find("SalesTaxCodeRef"), ("SalesTaxCode",), "Sales Tax Code", where)
+            if code is None and item is not None:
+                code = self._item_tax_code(item)
             qty = to_decimal(text(line_el, "Quantity"))
             rate = to_decimal(text(line_el, "Rate"))
+            rate_percent = to_decimal(text(line_el, "RatePercent"))
             if rate is None and item is not None:
                 rate = to_decimal(_item_price(item))
             amount = to_decimal(text(line_el, "Amount"))
+            discount = item if item is not None and item.kind == "ItemDiscount" else None
+            if discount is not None and amount is None and rate is None and rate_percent is None:
+                # A discount item's own rate: a fixed amount, or a percentage of the line right above it.
+                fixed = to_decimal(discount.field_text("DiscountRate"))
+                if fixed is not None:
+                    rate = -abs(fixed)
+                    amount = rate.quantize(CENT, ROUND_HALF_UP)
+                else:
+                    rate_percent = to_decimal(discount.field_text("DiscountRatePercent"))
+            if rate_percent is not None and amount is None:
+                if discount is not None:
+                    rate_percent = -abs(rate_percent)  # a discount always subtracts
+                above = lines[-1].amount if lines else ZERO
+                amount = (above * rate_percent / 100).quantize(CENT, ROUND_HALF_UP)
             if amount is None:
                 amount = ((qty if qty is not None else Decimal(1)) * (rate or ZERO)).quantize(CENT, ROUND_HALF_UP)
             desc = text(line_el, "Desc")
             if desc is None and item is not None:
                 desc = _item_desc(item)
+            service_date = text(line_el, "ServiceDate")
             lines.append(
                 InvoiceLine(
                     self._new_line_id(),
@@ -860,10 +1159,20 @@ class FakeCompany:
                     rate,
                     amount,
                     cls.list_id if cls else None,
+                    service_date=date.fromisoformat(service_date.strip()) if service_date else None,
+                    sales_tax_code_id=code.list_id if code else None,
+                    rate_percent=rate_percent,
                 )
             )
+        tax_rate = to_decimal(tax_item.field_text("TaxRate"), ZERO) if tax_item is not None else ZERO
+        assert tax_rate is not None
+        sales_tax = ZERO
+        if tax_item is not None and self._is_taxable(customer_code.list_id if customer_code else None):
+            base = sum((ln.amount for ln in lines if self._is_taxable(ln.sales_tax_code_id)), ZERO)
+            sales_tax = (base * tax_rate / 100).quantize(CENT, ROUND_HALF_UP)
         now = self._now()
         txn_date = self._txn_date(add, "TxnDate", now.date())
+        due_days = int(terms.field_text("StdDueDays") or 0) if terms is not None else 0
         number = self._next_txn_number()
         inv = Invoice(
             txn_id=self._new_txn_id(),
@@ -874,13 +1183,27 @@ class FakeCompany:
             customer_id=customer.list_id,
             ar_account_id=ar.list_id,
             txn_date=txn_date,
-            due_date=self._txn_date(add, "DueDate", txn_date),
+            due_date=self._txn_date(add, "DueDate", txn_date + timedelta(days=due_days)),
             ref_number=ref_number if ref_number is not None else str(len(self._invoices) + 1),
             memo=memo,
             lines=lines,
+            terms_id=terms.list_id if terms else None,
+            item_sales_tax_id=tax_item.list_id if tax_item else None,
+            customer_sales_tax_code_id=customer_code.list_id if customer_code else None,
+            sales_tax_percentage=tax_rate,
+            sales_tax_total=sales_tax,
         )
         self._invoices[inv.txn_id] = inv
         rs.append(self._invoice_ret(inv, include_lines=True, include_linked=False))
+
+    def _item_tax_code(self, item: ListRecord) -> ListRecord | None:
+        """An item's own sales tax code, else the code QuickBooks gives a new item of its kind."""
+        own = self._field_ref(item, "SalesTaxCodeRef", ("SalesTaxCode",))
+        return own or self._find_list(("SalesTaxCode",), ITEM_DEFAULT_TAX_CODE.get(item.kind, "Non"))
+
+    def _is_taxable(self, code_id: str | None) -> bool:
+        code = self._lists.get(code_id) if code_id else None
+        return code is not None and code.field_text("IsTaxable") == "true"
 
     def _invoice_ret(self, inv: Invoice, *, include_lines: bool, include_linked: bool) -> etree._Element:
         ret = etree.Element("InvoiceRet")
@@ -891,11 +1214,15 @@ class FakeCompany:
         sub(ret, "RefNumber", inv.ref_number)
         sub(ret, "IsPending", "false")
         sub(ret, "IsFinanceCharge", "false")
+        if inv.terms_id and inv.terms_id in self._lists:
+            _ref(ret, "TermsRef", self._lists[inv.terms_id])
         sub(ret, "DueDate", inv.due_date.isoformat())
         sub(ret, "ShipDate", inv.txn_date.isoformat())
         sub(ret, "Subtotal", money(inv.subtotal))
-        sub(ret, "SalesTaxPercentage", "0.00")
-        sub(ret, "SalesTaxTotal", "0.00")
+        if inv.item_sales_tax_id and inv.item_sales_tax_id in self._lists:
+            _ref(ret, "ItemSalesTaxRef", self._lists[inv.item_sales_tax_id])
+        sub(ret, "SalesTaxPercentage", _percent(inv.sales_tax_percentage))
+        sub(ret, "SalesTaxTotal", money(inv.sales_tax_total))
         sub(ret, "AppliedAmount", money(-inv.applied_amount))
         sub(ret, "BalanceRemaining", money(inv.balance_remaining))
         if inv.memo is not None:
@@ -903,6 +1230,8 @@ class FakeCompany:
         sub(ret, "IsPaid", bool_text(inv.is_paid))
         sub(ret, "IsToBePrinted", "false")
         sub(ret, "IsToBeEmailed", "false")
+        if inv.customer_sales_tax_code_id and inv.customer_sales_tax_code_id in self._lists:
+            _ref(ret, "CustomerSalesTaxCodeRef", self._lists[inv.customer_sales_tax_code_id])
         if include_linked:
             for pay_id, amount in inv.payments:
                 pay = self._payments[pay_id]
@@ -924,11 +1253,17 @@ class FakeCompany:
                     sub(line, "Desc", ln.desc)
                 if ln.quantity is not None:
                     sub(line, "Quantity", f"{ln.quantity.normalize():f}")
-                if ln.rate is not None:
+                if ln.rate_percent is not None:
+                    sub(line, "RatePercent", _percent(ln.rate_percent))
+                elif ln.rate is not None:
                     sub(line, "Rate", money(ln.rate))
                 if ln.class_id and ln.class_id in self._lists:
                     _ref(line, "ClassRef", self._lists[ln.class_id])
                 sub(line, "Amount", money(ln.amount))
+                if ln.service_date is not None:
+                    sub(line, "ServiceDate", ln.service_date.isoformat())
+                if ln.sales_tax_code_id and ln.sales_tax_code_id in self._lists:
+                    _ref(line, "SalesTaxCodeRef", self._lists[ln.sales_tax_code_id])
         return ret
 
     def _payment_add(self, rq: etree._Element, rs: etree._Element) -> None:
@@ -1261,6 +1596,7 @@ class FakeCompany:
                 "journals": [dump_txn(r) for r in self._journals.values()],
                 "data_ext": [[o, n, v] for (o, n), v in self._data_ext.items()],
                 "seq": [self._list_seq, self._txn_seq, self._txn_number, self._line_seq, self._last_edit],
+                "default_sales_tax_item": self.default_sales_tax_item_id,
                 "last_message_set": list(self._last_message_set) if self._last_message_set else None,
             }
             return json.dumps(state, indent=1)
@@ -1300,6 +1636,7 @@ class FakeCompany:
             company._journals[je.txn_id] = je
         company._data_ext = {(o, n): v for o, n, v in state["data_ext"]}
         (company._list_seq, company._txn_seq, company._txn_number, company._line_seq, company._last_edit) = state["seq"]
+        company.default_sales_tax_item_id = state.get("default_sales_tax_item")
         lms = state.get("last_message_set")
         company._last_message_set = (lms[0], lms[1]) if lms else None
         return company
@@ -1312,6 +1649,20 @@ def _el(tag: str, value: str) -> etree._Element:
     el = etree.Element(tag)
     el.text = value
     return el
+
+
+def _percent(value: Decimal) -> str:
+    """A PERCENTTYPE value: two decimals, more when the rate has them (8.375)."""
+    return money(value) if value == value.quantize(CENT) else f"{value.normalize():f}"
+
+
+def _terms_fields(due_days: int, discount_days: int | None, discount_pct: str | None) -> list[etree._Element]:
+    fields = [_el("StdDueDays", str(due_days))]
+    if discount_days is not None:
+        fields.append(_el("StdDiscountDays", str(discount_days)))
+    if discount_pct is not None:
+        fields.append(_el("DiscountPct", discount_pct))
+    return fields
 
 
 def _status(rs: etree._Element, request_id: str | None, status: tuple[int, str, str]) -> etree._Element:
@@ -1370,6 +1721,8 @@ def _item_price(item: ListRecord) -> str | None:
 
 
 def _item_desc(item: ListRecord) -> str | None:
+    if item.kind in ("ItemDiscount", "ItemSalesTax"):
+        return item.field_text("ItemDesc")
     for el in item.fields:
         if el.tag == "SalesOrPurchase":
             return text(el, "Desc")
@@ -1419,7 +1772,7 @@ def _unjson(raw: dict[str, Any], kind: type) -> dict[str, Any]:
     out = dict(raw)
     for name, spec in kind.__dataclass_fields__.items():  # type: ignore[attr-defined]
         value = out.get(name)
-        annotation = str(spec.type)
+        annotation = str(spec.type).removesuffix(" | None")
         if value is None or not isinstance(value, str):
             continue
         if annotation.startswith("Decimal"):
