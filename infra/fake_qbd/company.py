@@ -752,6 +752,7 @@ class FakeCompany:
             "SalesTaxCodeAddRq": ("SalesTaxCodeAdd/Name", "SalesTaxCodeAdd/IsTaxable"),
             "StandardTermsAddRq": ("StandardTermsAdd/Name",),
             "InvoiceAddRq": ("InvoiceAdd/CustomerRef",),
+            "InvoiceModRq": ("InvoiceMod/TxnID", "InvoiceMod/EditSequence"),
             "ReceivePaymentAddRq": ("ReceivePaymentAdd/CustomerRef",),
             "JournalEntryAddRq": ("JournalEntryAdd",),
         }
@@ -795,6 +796,7 @@ class FakeCompany:
             "ClassAddRq": self._class_add,
             "ClassQueryRq": lambda rq, rs: self._list_query(rq, rs, ("Class",)),
             "InvoiceAddRq": self._invoice_add,
+            "InvoiceModRq": self._invoice_mod,
             "InvoiceQueryRq": lambda rq, rs: self._txn_query(rq, rs, "Invoice"),
             "ReceivePaymentAddRq": self._payment_add,
             "ReceivePaymentQueryRq": lambda rq, rs: self._txn_query(rq, rs, "ReceivePayment"),
@@ -1095,12 +1097,34 @@ class FakeCompany:
         return date.fromisoformat(value.strip()) if value else default
 
     def _invoice_add(self, rq: etree._Element, rs: etree._Element) -> None:
-        add = _body(rq)
+        inv = self._invoice_from(_body(rq), "InvoiceLineAdd", None)
+        self._invoices[inv.txn_id] = inv
+        rs.append(self._invoice_ret(inv, include_lines=True, include_linked=False))
+
+    def _invoice_mod(self, rq: etree._Element, rs: etree._Element) -> None:
+        """InvoiceMod: fields given replace the invoice's; lines given replace all its lines (``TxnLineID`` -1 is a
+        new line; an existing line's id keeps that line as it was); tax and balance are computed again."""
+        mod = _body(rq)
+        txn_id = text(mod, "TxnID") or ""
+        old = self._invoices.get(txn_id)
+        if old is None:
+            raise not_found(txn_id)
+        seq = text(mod, "EditSequence") or ""
+        if seq != old.edit_sequence:
+            raise StatusError(3200, f'The provided edit sequence "{seq}" is out-of-date. ')
+        inv = self._invoice_from(mod, "InvoiceLineMod", old)
+        self._invoices[inv.txn_id] = inv
+        rs.append(self._invoice_ret(inv, include_lines=True, include_linked=False))
+
+    def _invoice_from(self, add: etree._Element, line_tag: str, old: Invoice | None) -> Invoice:
+        """The invoice an InvoiceAdd (``old`` None) or InvoiceMod (``old``: what the mod changes) describes."""
         where = "Invoice"
         customer = self._require(add.find("CustomerRef"), ("Customer",), "Customer", where)
+        if customer is None and old is not None:
+            customer = self._lists[old.customer_id]
         assert customer is not None
-        ar = self._require(add.find("ARAccountRef"), ("Account",), "Account", where) or self._find_list(
-            ("Account",), "Accounts Receivable"
+        ar = self._require(add.find("ARAccountRef"), ("Account",), "Account", where) or (
+            self._lists[old.ar_account_id] if old else self._find_list(("Account",), "Accounts Receivable")
         )
         assert ar is not None
         self._require(add.find("ClassRef"), ("Class",), "Class", where)
@@ -1108,17 +1132,33 @@ class FakeCompany:
         if ref_number is not None and len(ref_number) > 11:
             raise too_long(ref_number, "RefNumber")
         memo = text(add, "Memo")
+        if memo is None and old is not None:
+            memo = old.memo
         terms = self._require(add.find("TermsRef"), ("StandardTerms",), "Terms", where)
+        if terms is None and old is not None and old.terms_id:
+            terms = self._lists.get(old.terms_id)
         terms = terms or self._field_ref(customer, "TermsRef", ("StandardTerms",))
         tax_item = self._require(add.find("ItemSalesTaxRef"), ("ItemSalesTax",), "Item", where)
+        if tax_item is None and old is not None and old.item_sales_tax_id:
+            tax_item = self._lists.get(old.item_sales_tax_id)
         tax_item = tax_item or self._field_ref(customer, "ItemSalesTaxRef", ("ItemSalesTax",))
         if tax_item is None and self.default_sales_tax_item_id:
             tax_item = self._lists.get(self.default_sales_tax_item_id)
         customer_code = self._require(add.find("CustomerSalesTaxCodeRef"), ("SalesTaxCode",), "Sales Tax Code", where)
+        if customer_code is None and old is not None and old.customer_sales_tax_code_id:
+            customer_code = self._lists.get(old.customer_sales_tax_code_id)
         customer_code = customer_code or self._field_ref(customer, "SalesTaxCodeRef", ("SalesTaxCode",))
         customer_code = customer_code or self._find_list(("SalesTaxCode",), "Tax")
-        lines: list[InvoiceLine] = []
-        for line_el in add.findall("InvoiceLineAdd"):
+        line_els = add.findall(line_tag)
+        lines: list[InvoiceLine] = [] if line_els or old is None else list(old.lines)
+        kept = {ln.txn_line_id: ln for ln in old.lines} if old is not None else {}
+        for line_el in line_els:
+            line_id = text(line_el, "TxnLineID")
+            if line_id is not None and line_id != "-1":
+                if line_id not in kept:
+                    raise not_found(line_id)
+                lines.append(kept[line_id])
+                continue
             item = self._require(line_el.find("ItemRef"), ITEM_KINDS, "Item", where)
             cls = self._require(line_el.find("ClassRef"), ("Class",), "Class", where)
             code = self._require(line_el.find("SalesTaxCodeRef"), ("SalesTaxCode",), "Sales Tax Code", where)
@@ -1171,30 +1211,31 @@ class FakeCompany:
             base = sum((ln.amount for ln in lines if self._is_taxable(ln.sales_tax_code_id)), ZERO)
             sales_tax = (base * tax_rate / 100).quantize(CENT, ROUND_HALF_UP)
         now = self._now()
-        txn_date = self._txn_date(add, "TxnDate", now.date())
+        txn_date = self._txn_date(add, "TxnDate", old.txn_date if old else now.date())
         due_days = int(terms.field_text("StdDueDays") or 0) if terms is not None else 0
-        number = self._next_txn_number()
-        inv = Invoice(
-            txn_id=self._new_txn_id(),
-            txn_number=number,
-            time_created=now,
+        default_due = old.due_date if old and add.find("TxnDate") is None else txn_date + timedelta(days=due_days)
+        if ref_number is None:
+            ref_number = old.ref_number if old else str(len(self._invoices) + 1)
+        return Invoice(
+            txn_id=old.txn_id if old else self._new_txn_id(),
+            txn_number=old.txn_number if old else self._next_txn_number(),
+            time_created=old.time_created if old else now,
             time_modified=now,
             edit_sequence=self._edit_sequence(),
             customer_id=customer.list_id,
             ar_account_id=ar.list_id,
             txn_date=txn_date,
-            due_date=self._txn_date(add, "DueDate", txn_date + timedelta(days=due_days)),
-            ref_number=ref_number if ref_number is not None else str(len(self._invoices) + 1),
+            due_date=self._txn_date(add, "DueDate", default_due),
+            ref_number=ref_number,
             memo=memo,
             lines=lines,
+            payments=list(old.payments) if old else [],
             terms_id=terms.list_id if terms else None,
             item_sales_tax_id=tax_item.list_id if tax_item else None,
             customer_sales_tax_code_id=customer_code.list_id if customer_code else None,
             sales_tax_percentage=tax_rate,
             sales_tax_total=sales_tax,
         )
-        self._invoices[inv.txn_id] = inv
-        rs.append(self._invoice_ret(inv, include_lines=True, include_linked=False))
 
     def _item_tax_code(self, item: ListRecord) -> ListRecord | None:
         """An item's own sales tax code, else the code QuickBooks gives a new item of its kind."""

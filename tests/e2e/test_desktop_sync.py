@@ -215,3 +215,75 @@ def test_desktop_matches_by_email_part_number_and_name_and_resolving_issues_rele
         2: ids["Taken Name"],
     }
     assert set(issues()) == {"c-noemail", "i-nosku", "i-unknown"}
+
+
+@pytest.mark.slow
+def test_volume_to_quickbooks_desktop(stack: LocalStack, tmp_path: Path) -> None:
+    """Issue 5's Desktop acceptance run at full volume, the same data as the QBO run (discounts, sales tax, classes,
+    terms): every record exactly once in the company file, every balance right, every record synced."""
+    from decimal import Decimal
+
+    from tests.e2e.test_local_stack import all_states, post_all, volume_data
+
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": "Volume Desk"}, headers=admin, timeout=10).json()
+    auth = {"Authorization": f"Bearer {key['api_key']}"}
+    settings = {
+        "auto_create_customers": True,
+        "auto_create_items": True,
+        "income_account": "Services",
+        "default_terms": "Net 30",
+        "use_classes": True,
+        "sales_tax": {"enabled": True, "default_tax_item": "State Tax"},
+        "discount_item": "Discount",
+    }
+    assert requests.patch(f"{base}/v1/tenant/settings", json=settings, headers=auth, timeout=10).status_code == 200
+    created = requests.post(
+        f"{base}/v1/connectors",
+        json={"name": "Volume", "username": "volume-desk", "password": PASSWORD},
+        headers=auth,
+        timeout=30,
+    )
+    assert created.status_code == 201
+
+    company = FakeCompany()  # as the user set it up: classes, a discount item, a 7.5 % sales tax item
+    seed(
+        company,
+        "".join(f"<ClassAddRq><ClassAdd><Name>{n}</Name></ClassAdd></ClassAddRq>" for n in ("Consulting", "Hardware")),
+    )
+    company.add_discount_item("Discount", tax_code="Non", account="Services")
+    company.add_sales_tax_item("State Tax", "7.5")
+    state_file = tmp_path / "volume.json"
+    state_file.write_text(company.to_json())
+
+    data = volume_data()
+    post_all(base, auth, data)
+    post_all(base, auth, data)  # everything twice: the second time is a no-op
+    last_payment = data["payments"][-1]["id"]
+
+    def done() -> bool:
+        return bool(
+            requests.get(f"{base}/v1/payments/{last_payment}", headers=auth, timeout=10).json()["state"] == "synced"
+        )
+
+    deadline = time.monotonic() + 1500
+    for _ in range(12):  # each run sends what is queued; dependents follow in later runs
+        if done() or time.monotonic() > deadline:
+            break
+        run_web_connector(base, "volume-desk", state_file)
+        time.sleep(2)  # the worker queues what the run released
+    states = all_states(base, auth, data)
+    unsynced = [s for s in states.values() if s["state"] != "synced"]
+    assert unsynced == [], (len(unsynced), unsynced[:5])
+
+    company = FakeCompany.from_json(state_file.read_text())
+    assert company.count("Customer") == 200 and company.count("Invoice") == 1000
+    assert company.count("ReceivePayment") == 400
+    assert len([i for i in company.items() if i.name.startswith("Volume Item")]) == 50
+    for index, invoice in enumerate(data["invoices"]):
+        qb = company.find_invoice(invoice["doc_number"])
+        assert qb is not None and qb.txn_id == states[invoice["id"]]["quickbooks_id"]
+        total = qb.subtotal + qb.sales_tax_total
+        assert total == Decimal(invoice["total"]), (invoice, total)
+        assert qb.balance_remaining == (Decimal(0) if index < 400 else Decimal(invoice["total"]))

@@ -157,3 +157,81 @@ def test_redelivery_double_posting_and_a_killed_worker_leave_one_record_each_in_
     assert len(company.items()) == 1
     balances = sorted(inv.balance_remaining for inv in company.invoices())
     assert balances == [Decimal(0)] * 5 + [Decimal("80.00")] * 7
+
+
+def sync_until_settled(desk: Desk, records: dict[str, list[dict[str, Any]]], runs: int = 8) -> None:
+    for _ in range(runs):
+        desk.drain(deliveries=1)
+        if all(
+            s in ("synced", "failed", "blocked")
+            for kind, body in records.items()
+            for s in desk.states(kind, [r["id"] for r in body]).values()
+        ):
+            return
+        desk.run_web_connector()
+    desk.drain(deliveries=1)
+
+
+def test_changed_customers_and_invoices_become_mods_even_when_quickbooks_moved_on(desk: Desk) -> None:
+    desk.company.process(
+        '<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">'
+        "<CustomerAddRq><CustomerAdd><Name>Known Customer</Name><Email>known@example.com</Email></CustomerAdd>"
+        "</CustomerAddRq></QBXMLMsgsRq></QBXML>"
+    )
+    records: dict[str, list[dict[str, Any]]] = {
+        "customers": [
+            {"id": "c-new", "name": "New Customer", "email": "new@example.com", "phone": "555-0100"},
+            {"id": "c-known", "name": "Known Customer", "email": "known@example.com"},  # linked: no EditSequence
+        ],
+        "items": [{"id": "svc", "name": "Support", "sku": "SUP", "price": "40.00"}],
+        "invoices": [
+            {
+                "id": f"inv-{c}",
+                "customer_id": c,
+                "doc_number": f"U-{c[2:]}",
+                "date": "2026-11-04",
+                "lines": [{"item_id": "svc", "quantity": "2", "rate": "40.00"}],
+            }
+            for c in ("c-new", "c-known")
+        ],
+    }
+    for kind, body in records.items():
+        desk.services.ingest.accept(desk.tenant, kind, body)
+    sync_until_settled(desk, records)
+    assert set(desk.states("invoices", ["inv-c-new", "inv-c-known"]).values()) == {"synced"}
+
+    # Someone edits the first invoice in QuickBooks: qbsync's EditSequence for it is now stale.
+    first = desk.company.find_invoice("U-new")
+    assert first is not None
+    first.edit_sequence = "1"
+    changed = {
+        "customers": [
+            {"id": "c-new", "name": "Renamed Customer", "email": "new@example.com", "phone": "555-0199"},
+            {"id": "c-known", "name": "Known Customer", "email": "known@example.com", "phone": "555-0142"},
+        ],
+        "invoices": [
+            {**invoice, "lines": [{"item_id": "svc", "quantity": "3", "rate": "40.00"}], "memo": "three now"}
+            for invoice in records["invoices"]
+        ],
+    }
+    for kind, body in changed.items():
+        desk.services.ingest.accept(desk.tenant, kind, body)
+    sync_until_settled(desk, changed)
+
+    for kind, body in changed.items():
+        assert set(desk.states(kind, [r["id"] for r in body]).values()) == {"synced"}, kind
+    company = desk.company
+    assert company.count("Customer") == 2 and company.count("Invoice") == 2  # changed in place, nothing added
+    names = {c.name: c for c in company.customers()}
+    assert "Renamed Customer" in names and "New Customer" not in names
+    assert names["Known Customer"].field_text("Phone") == "555-0142"
+    for number in ("U-new", "U-known"):
+        invoice = company.find_invoice(number)
+        assert invoice is not None and invoice.balance_remaining == Decimal("120.00") and invoice.memo == "three now"
+    history = desk.store.records.history(desk.tenant.tenant_id, limit=100).items
+    updates = {(t.kind, t.source_id) for t in history if t.action == "update" and t.status == "succeeded"}
+    assert {("invoices", "inv-c-new"), ("invoices", "inv-c-known"), ("customers", "c-known")} <= updates
+    jobs = desk.store.jobs.history(desk.connector.connector_id, limit=500)
+    by_kind = {(j.kind, j.status, str(j.result.get("status_code", ""))) for j in jobs}
+    assert ("invoice_mod", "error", "3200") in by_kind  # the stale EditSequence was refused…
+    assert ("invoice_lookup", "done", "0") in by_kind and ("customer_lookup", "done", "0") in by_kind  # …read again

@@ -53,12 +53,13 @@ from qbsync.store.ports import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, PutTypeDef, TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
     Item = dict[str, AttributeValueTypeDef]
 
 MAX_PAGE_SIZE = 1000
 FAILED_JOB = ("error", "blocked")
+ORPHAN_REF_SECONDS = 120  # a job reference whose job is still unwritten after this long lost its writer
 WAIT_TTL_SECONDS = 90 * 86400  # a wait edge outlives any sensible wait; TTL removes forgotten ones
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _TXN_CANCELLED = "TransactionCanceledException"
@@ -627,9 +628,14 @@ class DynamoJobQueue(_DynamoDocuments):
     entity = "job"
 
     def enqueue(self, job: Job) -> Job:
-        existing = self._job_for_ref(job.connector_id, job.source_ref) if job.source_ref else None
-        if existing is not None and existing.status not in FAILED_JOB:
-            return existing
+        ref = self._get(keys.job_ref_key(job.connector_id, job.source_ref)) if job.source_ref else None
+        if ref is not None:
+            existing = self.get(job.connector_id, _int(ref, "seq"))
+            if existing is not None and existing.status not in FAILED_JOB:
+                return existing
+            if existing is None and _int(ref, "at") > time.time() - ORPHAN_REF_SECONDS:
+                # Claimed a moment ago by an enqueue that has not written its job yet: never a second job.
+                raise ConcurrentModification(f"a job for {job.source_ref!r} is being queued right now; try again")
         response = self._db.update_item(
             TableName=self._table,
             Key=_key(keys.job_sequence_key(job.connector_id)),
@@ -639,41 +645,41 @@ class DynamoJobQueue(_DynamoDocuments):
             ReturnValues="UPDATED_NEW",
         )
         stored = replace(job, seq=int(response["Attributes"]["next"]["N"]), version=1)
-        if not job.source_ref:
-            self._put_new(keys.job_key(stored.connector_id, stored.seq), to_doc(stored), f"Job {stored.seq}")
-            return stored
-        job_item = _key(keys.job_key(stored.connector_id, stored.seq))
-        job_item.update({"entity": _s(self.entity), "doc": _s(to_doc(stored)), "version": _n(1)})
-        ref_item = _key(keys.job_ref_key(stored.connector_id, job.source_ref))
-        ref_item.update({"entity": _s("job_ref"), "seq": _n(stored.seq), keys.TTL_ATTRIBUTE: _n(_ref_expiry())})
-        ref_put: PutTypeDef = {"TableName": self._table, "Item": ref_item}
-        if existing is None:
-            ref_put["ConditionExpression"] = "attribute_not_exists(PK)"
-        else:  # still the failed job we saw: it is sent again on purpose
-            ref_put["ConditionExpression"] = "#seq = :failed"
-            ref_put["ExpressionAttributeNames"] = {"#seq": "seq"}
-            ref_put["ExpressionAttributeValues"] = {":failed": _n(existing.seq)}
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": job_item,
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {"Put": ref_put},
-                ]
-            )
-        except ClientError as exc:
-            if _error_code(exc) != _TXN_CANCELLED:
-                raise
+        if job.source_ref and not self._claim_ref(stored, job.source_ref, None if ref is None else _int(ref, "seq")):
             winner = self._job_for_ref(job.connector_id, job.source_ref)  # a concurrent enqueue of the same work
             if winner is None:
-                raise
+                raise ConcurrentModification(f"a job for {job.source_ref!r} is being queued right now; try again")
             return winner
+        self._put_new(keys.job_key(stored.connector_id, stored.seq), to_doc(stored), f"Job {stored.seq}")
         return stored
+
+    def _claim_ref(self, job: Job, source_ref: str, seen: int | None) -> bool:
+        """Point ``source_ref`` at ``job`` before the job is written (two plain writes, no transaction, which would
+        cost twice as much): a new reference, or still the failed (or never written) job we saw. False if another
+        enqueue of the same work claimed it first."""
+        item = _key(keys.job_ref_key(job.connector_id, source_ref))
+        item.update(
+            {
+                "entity": _s("job_ref"),
+                "seq": _n(job.seq),
+                "at": _n(int(time.time())),
+                keys.TTL_ATTRIBUTE: _n(_ref_expiry()),
+            }
+        )
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
+        if seen is not None:
+            condition = {
+                "ConditionExpression": "#seq = :seen",
+                "ExpressionAttributeNames": {"#seq": "seq"},
+                "ExpressionAttributeValues": {":seen": _n(seen)},
+            }
+        try:
+            self._db.put_item(TableName=self._table, Item=item, **condition)
+        except ClientError as exc:
+            if _error_code(exc) != _CONDITION_FAILED:
+                raise
+            return False
+        return True
 
     def _job_for_ref(self, connector_id: str, source_ref: str) -> Job | None:
         ref = self._get(keys.job_ref_key(connector_id, source_ref))
