@@ -81,6 +81,7 @@ def get_dispatcher() -> TransferDispatcher:
     if _dispatcher is None:
         from qbsync.api.services import get_services
         from qbsync.qbo.connection import INITIAL_IMPORT
+        from qbsync.sync.desktop_match import IMPORT_READY
 
         def initial_import(message: TransferMessage, meta: MessageMeta) -> dict[str, Any] | None:
             services = get_services()
@@ -90,6 +91,7 @@ def get_dispatcher() -> TransferDispatcher:
 
         dispatcher = TransferDispatcher()
         dispatcher.register(INITIAL_IMPORT, initial_import)
+        dispatcher.register(IMPORT_READY, lambda message, meta: get_services().sync.import_ready(message, meta))
         for kind in ("customers", "items", "invoices", "payments"):
             dispatcher.register(f"sync.{kind}", lambda message, meta: get_services().sync.handle(message, meta))
         _dispatcher = dispatcher

@@ -4,8 +4,6 @@ match-issue type is raised by a crafted record, and resolving it sends the waiti
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +14,7 @@ import requests
 
 from infra.fake_qbd import FakeCompany
 from infra.local_stack import LocalStack
-from tests.support import ROOT
+from tests.e2e.helpers import run_wc_sim
 
 pytestmark = pytest.mark.e2e
 
@@ -46,30 +44,9 @@ def item_add(name: str, part_number: str | None = None) -> str:
 
 
 def run_web_connector(base: str, username: str, state_file: Path) -> str:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qbsync.cli",
-            "wc-sim",
-            "--url",
-            f"{base}/qbwc",
-            "--user",
-            username,
-            "--password",
-            PASSWORD,
-            "--company-state",
-            str(state_file),
-            "--validate-xsd",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "xsd: all requests valid" in completed.stdout
-    return completed.stdout
+    output = run_wc_sim(base, username, PASSWORD, state_file)
+    assert "xsd: all requests valid" in output
+    return output
 
 
 def wait_for(predicate: Callable[[], bool], what: Callable[[], Any], seconds: float = 60) -> None:

@@ -19,6 +19,7 @@ import requests
 
 from infra.local_stack import LocalStack
 from qbsync import cli
+from tests.e2e.helpers import run_wc_sim
 from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -614,29 +615,7 @@ def test_records_flow_to_quickbooks_desktop_through_the_web_connector(stack: Loc
     company_state = tmp_path / "desk.json"
 
     def run_web_connector() -> str:
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "qbsync.cli",
-                "wc-sim",
-                "--url",
-                f"{base}/qbwc",
-                "--user",
-                "desk-sync",
-                "--password",
-                password,
-                "--company-state",
-                str(company_state),
-                "--validate-xsd",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert completed.returncode == 0, completed.stdout + completed.stderr
-        return completed.stdout
+        return run_wc_sim(base, "desk-sync", password, company_state)
 
     assert "xsd: all requests valid" in run_web_connector()  # reads the lists; matching queues the jobs
     wait_for(lambda: all(state("invoices", i["id"])["state"] in ("pending", "synced") for i in invoices))

@@ -28,6 +28,7 @@ from qbsync.store.ports import Job, MatchEntry, Store
 IMPORT_REF = "match-import:"
 IMPORT_JOBS = {"customer": "customer_query", "item": "item_query"}
 WAITING_CODE = "desktop_import"
+IMPORT_READY = "qbd.import_ready"  # transfer kind: release what waited for a connector's import
 
 
 def normalise(value: str) -> str:

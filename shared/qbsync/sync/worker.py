@@ -27,7 +27,7 @@ from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, JobService
 from qbsync.settings import Settings
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
 from qbsync.sync import mapping
-from qbsync.sync.desktop_match import WAITING_CODE, DesktopMatcher
+from qbsync.sync.desktop_match import IMPORT_READY, WAITING_CODE, DesktopMatcher
 from qbsync.sync.ingest import IssueService
 from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
 from qbsync.tenancy import settings_of
@@ -421,9 +421,19 @@ class SyncWorker:
 
     def job_finished(self, job: Job) -> None:
         """A connector job ran in QuickBooks Desktop: record the outcome on its source record."""
-        if self.matcher.on_finished(job):  # the match index is complete: match what waited for it
-            self.issues.release(
-                job.tenant_id, lambda reason: reason.get("code") == WAITING_CODE, kinds=("customers", "items")
+        if self.matcher.on_finished(job):
+            # The match index is complete. What waited for it is released by the transfer worker, not inside this
+            # Web Connector call (thousands of records would outlast its timeout).
+            self.issues.ingest.queue.send(
+                TransferMessage(
+                    tenant_id=job.tenant_id,
+                    transfer_id=f"import-{job.connector_id}-{job.seq}",
+                    kind=IMPORT_READY,
+                    target="qbd",
+                    payload={"connector_id": job.connector_id},
+                ),
+                group_id=f"{job.tenant_id}:qbd:{job.connector_id}",
+                deduplication_id=f"import-ready-{job.connector_id}-{job.seq}",
             )
             return
         if (job.source_ref or "").startswith(REFRESH_REF):
@@ -502,6 +512,13 @@ class SyncWorker:
             record.tenant_id,
             {"kind": kind, "id": source_id, "code": code, "message": result.get("message")},
         )
+
+    def import_ready(self, message: TransferMessage, meta: MessageMeta) -> dict[str, Any]:
+        """Transfer-queue handler: a connector's match index is complete; match and send what waited for it."""
+        released = self.issues.release(
+            message.tenant_id, lambda reason: reason.get("code") == WAITING_CODE, kinds=("customers", "items")
+        )
+        return {"released": released}
 
     def _unsynced_dependencies(self, record: SyncRecord) -> list[str]:
         payload = record.payload
