@@ -266,9 +266,33 @@ class _Bootstrapper:
                 return self.resolve(arg[1])[int(self.resolve(arg[0]))]
             if key == "Fn::Split":
                 return str(self.resolve(arg[1])).split(str(arg[0]))
+            if key == "Fn::If":
+                return self.resolve(arg[1] if self.condition(str(arg[0])) else arg[2])
             if key.startswith("Fn::"):
                 raise BootstrapError(f"{key} is not supported by the local bootstrap")
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        """Evaluate one of the template's ``Conditions`` (parameters at their defaults, ``Stage`` local)."""
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise BootstrapError(f"condition {name}: no such condition")
+        return self._truth(conditions[name])
+
+    def _truth(self, value: Any) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            (key, arg), *_ = value.items()
+            if key == "Condition":
+                return self.condition(str(arg))
+            if key == "Fn::Equals":
+                return _stringify(self.resolve(arg[0])) == _stringify(self.resolve(arg[1]))
+            if key == "Fn::Not":
+                return not self._truth(arg[0])
+            if key == "Fn::And":
+                return all(self._truth(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self._truth(v) for v in arg)
+        raise BootstrapError(f"unsupported condition expression {value!r}")
 
     # -- resources ------------------------------------------------------------------------------------------------
 
