@@ -65,7 +65,7 @@ unit: $(STAMP)
 # stays least-privilege, and the artifacts are sized, checked and import-smoke-tested (infra/artifacts.py).
 deploy-check: $(STAMP) $(SAM_STAMP)
 	PYTHON=$(CURDIR)/$(BIN)/python $(SAM_VENV)/bin/sam build --parallel
-	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml --config-file samconfig.example.toml
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest tests/unit/test_iam.py tests/unit/test_deploy.py tests/e2e/test_deploy_guide.py -q
 	$(BIN)/python -m infra.artifacts --smoke

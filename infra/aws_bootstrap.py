@@ -552,8 +552,10 @@ def bootstrap(
 
 def apply_env(resources: LocalResources, environ: MutableMapping[str, str] | None = None) -> None:
     """Write ``resources.env`` into the process environment and drop cached settings and clients."""
+    from qbsync.api.services import use_services
     from qbsync.aws import reset_clients
     from qbsync.settings import reset_settings
+    from qbsync.store.factory import reset_store
 
     target = os.environ if environ is None else environ
     target.update(resources.env)
@@ -562,3 +564,7 @@ def apply_env(resources: LocalResources, environ: MutableMapping[str, str] | Non
         target.pop("AWS_ENDPOINT_URL", None)
     reset_settings()
     reset_clients()
+    # Services and the store hold the settings they were built with: a new environment (a second local stack in
+    # the same process) needs new ones.
+    reset_store()
+    use_services(None)

@@ -143,7 +143,9 @@ class LocalStack:
 
         assert self.resources is not None
         spec = find_function(API_FUNCTION, self.resources)
-        app_obj = load_handler(API_FUNCTION, self.resources)
+        # A fresh module per stack: chalice's local server rebases the app object's class, so a second stack in one
+        # process (the e2e modules, infra.request_count) must not reuse the first one's app.
+        app_obj = load_handler(API_FUNCTION, self.resources, fresh=True)
         config = Config.create(
             chalice_stage="dev",
             app_name="qbsync",
