@@ -552,19 +552,23 @@ def bootstrap(
 
 def apply_env(resources: LocalResources, environ: MutableMapping[str, str] | None = None) -> None:
     """Write ``resources.env`` into the process environment and drop cached settings and clients."""
-    from qbsync.api.services import use_services
-    from qbsync.aws import reset_clients
-    from qbsync.settings import reset_settings
-    from qbsync.store.factory import reset_store
-
     target = os.environ if environ is None else environ
     target.update(resources.env)
     if resources.endpoint_url is None:
         # Inside mock_aws a custom endpoint would bypass the mock.
         target.pop("AWS_ENDPOINT_URL", None)
+    reset_process_state()
+
+
+def reset_process_state() -> None:
+    """Forget cached settings and clients, and the store and services built from them: the environment changed
+    (a second local stack in the same process must not reach the first one's embedded AWS)."""
+    from qbsync.api.services import use_services
+    from qbsync.aws import reset_clients
+    from qbsync.settings import reset_settings
+    from qbsync.store.factory import reset_store
+
     reset_settings()
     reset_clients()
-    # Services and the store hold the settings they were built with: a new environment (a second local stack in
-    # the same process) needs new ones.
     reset_store()
     use_services(None)
