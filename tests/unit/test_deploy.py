@@ -39,6 +39,9 @@ def test_production_settings_are_template_parameters(template: dict[str, Any]) -
     assert method["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
     worker = resources["TransferWorkerFunction"]["Properties"]
     assert worker["ReservedConcurrentExecutions"]["Fn::If"][1] == {"Ref": "WorkerReservedConcurrency"}
+    scaling = worker["Events"]["TransferQueue"]["Properties"]["ScalingConfig"]["Fn::If"][1]
+    assert scaling == {"MaximumConcurrency": {"Ref": "WorkerReservedConcurrency"}}
+    assert "WorkerReservationOfZeroOrAtLeastTwo" in template["Rules"]  # the SQS poller's minimum is 2
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["QBSYNC_CONSOLE_ORIGINS"] == {"Ref": "ConsoleOrigins"}
     assert variables["QBO_ENVIRONMENT"] == {"Ref": "QboEnvironment"}
