@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint typecheck cfn-lint sam-validate unit acceptance invoke bench format clean
+.PHONY: help install run test lint typecheck cfn-lint sam-validate unit acceptance invoke bench format clean deploy-check
 
 help:
 	@echo "make run        start the local stack (API on http://127.0.0.1:$${QBSYNC_PORT:-8000})"
@@ -17,6 +17,7 @@ help:
 	@echo "make invoke FN=<function> EVENT=events/<file>.json   run one Lambda handler in-process"
 	@echo "make lint       ruff, mypy (shared/qbsync), cfn-lint, sam validate --lint"
 	@echo "make acceptance the full-volume acceptance runs (minutes each)"
+	@echo "make deploy-check  sam build, sam validate --lint, cfn-lint, IAM test, artifact sizes + import smoke"
 	@echo "make format     ruff format + autofix"
 
 $(STAMP): pyproject.toml
@@ -58,6 +59,16 @@ acceptance: $(STAMP)  ## the full-volume acceptance runs (minutes each), outside
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# What a deployment needs short of an AWS account: the Lambda artifacts build (makefile builds: arm64 CPython 3.12
+# wheels fetched by this machine's pip, no Docker, no local python3.12), the template validates and lints, IAM
+# stays least-privilege, and the artifacts are sized, checked and import-smoke-tested (infra/artifacts.py).
+deploy-check: $(STAMP) $(SAM_STAMP)
+	PYTHON=$(CURDIR)/$(BIN)/python $(SAM_VENV)/bin/sam build --parallel
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml --config-file samconfig.example.toml
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m pytest tests/unit/test_iam.py tests/unit/test_deploy.py tests/e2e/test_deploy_guide.py -q
+	$(BIN)/python -m infra.artifacts --smoke
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -266,9 +266,33 @@ class _Bootstrapper:
                 return self.resolve(arg[1])[int(self.resolve(arg[0]))]
             if key == "Fn::Split":
                 return str(self.resolve(arg[1])).split(str(arg[0]))
+            if key == "Fn::If":
+                return self.resolve(arg[1] if self.condition(str(arg[0])) else arg[2])
             if key.startswith("Fn::"):
                 raise BootstrapError(f"{key} is not supported by the local bootstrap")
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        """Evaluate one of the template's ``Conditions`` (parameters at their defaults, ``Stage`` local)."""
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise BootstrapError(f"condition {name}: no such condition")
+        return self._truth(conditions[name])
+
+    def _truth(self, value: Any) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            (key, arg), *_ = value.items()
+            if key == "Condition":
+                return self.condition(str(arg))
+            if key == "Fn::Equals":
+                return _stringify(self.resolve(arg[0])) == _stringify(self.resolve(arg[1]))
+            if key == "Fn::Not":
+                return not self._truth(arg[0])
+            if key == "Fn::And":
+                return all(self._truth(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self._truth(v) for v in arg)
+        raise BootstrapError(f"unsupported condition expression {value!r}")
 
     # -- resources ------------------------------------------------------------------------------------------------
 
@@ -527,18 +551,23 @@ def bootstrap(
 
 
 def apply_env(resources: LocalResources, environ: MutableMapping[str, str] | None = None) -> None:
-    """Write ``resources.env`` into the process environment and drop cached settings, clients and services (a
-    second stack in the same process must not talk to the first one's endpoints)."""
-    from qbsync.api.services import use_services
-    from qbsync.aws import reset_clients
-    from qbsync.settings import reset_settings
-    from qbsync.store.factory import reset_store
-
+    """Write ``resources.env`` into the process environment and drop cached settings and clients."""
     target = os.environ if environ is None else environ
     target.update(resources.env)
     if resources.endpoint_url is None:
         # Inside mock_aws a custom endpoint would bypass the mock.
         target.pop("AWS_ENDPOINT_URL", None)
+    reset_process_state()
+
+
+def reset_process_state() -> None:
+    """Forget cached settings and clients, and the store and services built from them: the environment changed
+    (a second local stack in the same process must not reach the first one's embedded AWS)."""
+    from qbsync.api.services import use_services
+    from qbsync.aws import reset_clients
+    from qbsync.settings import reset_settings
+    from qbsync.store.factory import reset_store
+
     reset_settings()
     reset_clients()
     reset_store()

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from infra.aws_bootstrap import LocalResources, apply_env, bootstrap
+from infra.aws_bootstrap import LocalResources, apply_env, bootstrap, reset_process_state
 from infra.functions import find_function, load_handler
 from infra.scheduler import Scheduler, speedup_from_env
 from infra.worker import SqsWorker
@@ -77,6 +77,7 @@ class LocalStack:
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
         self.aws_endpoint: str | None = None
+        self._saved_environ: dict[str, str] | None = None
 
     @property
     def base_url(self) -> str:
@@ -100,6 +101,7 @@ class LocalStack:
                 self.aws_endpoint, prefix=self.prefix, template=self.template, environ={**qbo_defaults, **caller}
             )
             self.resources.env.update(qbo_defaults)  # QBO_API_BASE_URL and the secret are not template variables
+            self._saved_environ = dict(os.environ)
             apply_env(self.resources)
             self._start_api()
             if self._want_worker:
@@ -139,11 +141,13 @@ class LocalStack:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
+        from chalice.local import create_local_server
 
         assert self.resources is not None
         spec = find_function(API_FUNCTION, self.resources)
-        app_obj = load_handler(API_FUNCTION, self.resources)
+        # A fresh module per stack: chalice's local server rebases the app object's class, so a second stack in one
+        # process (the e2e modules, infra.request_count) must not reuse the first one's app.
+        app_obj = load_handler(API_FUNCTION, self.resources, fresh=True)
         config = Config.create(
             chalice_stage="dev",
             app_name="qbsync",
@@ -153,10 +157,7 @@ class LocalStack:
             lambda_memory_size=spec["memory_size"],
         )
         # LocalDevServer uses a ThreadingMixIn HTTPServer: one slow request does not block the others.
-        if isinstance(app_obj, CustomLocalChalice):  # a second stack in this process: the app is already adapted
-            self._http = LocalDevServer(app_obj, config, self.host, self.port)
-        else:
-            self._http = create_local_server(app_obj, config, self.host, self.port)
+        self._http = create_local_server(app_obj, config, self.host, self.port)
         self.port = int(self._http.server.server_address[1])
         self._http_thread = threading.Thread(
             target=self._http.server.serve_forever, name="qbsync-api", kwargs={"poll_interval": 0.2}, daemon=True
@@ -184,6 +185,13 @@ class LocalStack:
         if self.qbo_emulator is not None:
             self.qbo_emulator.stop()
             self.qbo_emulator = None
+        if self._saved_environ is not None:
+            # Give the process its environment back, so a later stack in it starts from the same place (its own
+            # emulator, its own embedded AWS) instead of inheriting this one's dead endpoints.
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            self._saved_environ = None
+            reset_process_state()
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -1,4 +1,5 @@
-"""``qbsync`` command line: manage tenants and settings over the REST API, run a schedule once.
+"""``qbsync`` command line: manage tenants, settings and connectors over the REST API, smoke-test a stack, run a
+schedule once.
 
 It talks to the local stack (default ``http://127.0.0.1:8000``) or a deployed stack: ``--url`` / ``QBSYNC_URL``,
 ``--key`` / ``QBSYNC_API_KEY`` (tenant), ``--admin-key`` / ``QBSYNC_ADMIN_KEY`` (admin).
@@ -37,16 +38,15 @@ class Client:
         self.admin_key = admin_key
         self.timeout = timeout
 
-    def call(self, method: str, path: str, *, admin: bool = False, body: Any = None, params: Any = None) -> Any:
-        key = self.admin_key if admin else self.key
-        if not key:
-            which = "--admin-key / QBSYNC_ADMIN_KEY" if admin else "--key / QBSYNC_API_KEY"
-            raise CliError(f"this command needs a key: pass {which}")
-        headers = {"Authorization": f"Bearer {key}"}
+    def request(
+        self, method: str, path: str, *, key: str | None = None, body: Any = None, params: Any = None
+    ) -> requests.Response:
+        """One HTTP request with ``key`` as the bearer token (none: unauthenticated); transport errors → CliError."""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = requests.request(
+            return requests.request(
                 method,
                 self.url + path,
                 headers=headers,
@@ -56,18 +56,42 @@ class Client:
             )
         except requests.RequestException as exc:
             raise CliError(f"cannot reach {self.url}: {exc}") from None
+
+    def call(self, method: str, path: str, *, admin: bool = False, body: Any = None, params: Any = None) -> Any:
+        key = self.admin_key if admin else self.key
+        if not key:
+            which = "--admin-key / QBSYNC_ADMIN_KEY" if admin else "--key / QBSYNC_API_KEY"
+            raise CliError(f"this command needs a key: pass {which}")
+        response = self.request(method, path, key=key, body=body, params=params)
         try:
             payload = response.json()
         except ValueError:
             payload = {"detail": response.text[:500]}
         if response.status_code >= 400:
-            detail = payload.get("detail") if isinstance(payload, dict) else payload
-            code = payload.get("code", response.status_code) if isinstance(payload, dict) else response.status_code
-            extra = ""
-            if isinstance(payload, dict) and payload.get("errors"):
-                extra = "\n" + "\n".join(f"  {e['field']}: {e['message']}" for e in payload["errors"])
-            raise CliError(f"{response.status_code} {code}: {detail}{extra}")
+            raise CliError(describe_error(response.status_code, payload))
         return payload
+
+    def text(self, path: str) -> str:
+        """GET a non-JSON document (a .qwc file) with the tenant key."""
+        if not self.key:
+            raise CliError("this command needs a key: pass --key / QBSYNC_API_KEY")
+        response = self.request("GET", path, key=self.key)
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = {"detail": response.text[:500]}
+            raise CliError(describe_error(response.status_code, payload))
+        return response.text
+
+
+def describe_error(status: int, payload: Any) -> str:
+    detail = payload.get("detail") if isinstance(payload, dict) else payload
+    code = payload.get("code", status) if isinstance(payload, dict) else status
+    extra = ""
+    if isinstance(payload, dict) and payload.get("errors"):
+        extra = "\n" + "\n".join(f"  {e['field']}: {e['message']}" for e in payload["errors"])
+    return f"{status} {code}: {detail}{extra}"
 
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:
@@ -112,9 +136,25 @@ def run_schedule(name: str) -> dict[str, Any]:
     return scheduled_handler(name, SCHEDULES[name])(event, lambda_context(f"qbsync-{name}", timeout=900))
 
 
+def save_qwc(client: Client, connector_id: str, output: str | None) -> dict[str, Any]:
+    """Write the connector's .qwc file; report where, and the AppURL the Web Connector will call."""
+    from qbsync.qbxml.safexml import parse_xml
+
+    document = client.text(f"/v1/connectors/{connector_id}/qwc")
+    app_url = parse_xml(document).findtext("AppURL")
+    path = Path(output or f"{connector_id}.qwc")
+    path.write_text(document, encoding="utf-8")
+    return {"written": str(path), "app_url": app_url}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qbsync", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--url", default=os.environ.get("QBSYNC_URL", DEFAULT_URL), help="API base URL")
+    parser.add_argument("--url", default=os.environ.get("QBSYNC_URL"), help=f"API base URL (default {DEFAULT_URL})")
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("QBSYNC_STACK"),
+        help="deployed CloudFormation stack: --url from its ApiUrl output, the admin key from its secret",
+    )
     parser.add_argument("--key", default=os.environ.get("QBSYNC_API_KEY"), help="tenant API key")
     parser.add_argument("--admin-key", default=os.environ.get("QBSYNC_ADMIN_KEY"), help="admin key")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -140,6 +180,36 @@ def build_parser() -> argparse.ArgumentParser:
     ssub.add_parser("show", help="print the settings")
     setp = ssub.add_parser("set", help="change settings: KEY=VALUE … (dotted keys, JSON values, null resets)")
     setp.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+
+    connectors = sub.add_parser("connectors", help="QuickBooks Desktop Web Connector connectors (tenant key)")
+    csub = connectors.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ccreate = csub.add_parser("create", help="create a connector (the Web Connector user and password)")
+    ccreate.add_argument("name")
+    ccreate.add_argument("--username", required=True, help="the Web Connector user name (unique per stack)")
+    ccreate.add_argument(
+        "--password",
+        default=os.environ.get("QBSYNC_CONNECTOR_PASSWORD"),
+        help="the password typed once into the Web Connector (or QBSYNC_CONNECTOR_PASSWORD)",
+    )
+    csub.add_parser("list", help="the connector grid")
+    qwc = csub.add_parser("qwc", help="download a connector's .qwc file")
+    qwc.add_argument("connector_id")
+    qwc.add_argument("-o", "--output", help="file to write (default: the name the API suggests)")
+
+    qbo = sub.add_parser("qbo", help="QuickBooks Online connection (tenant key)")
+    qsub = qbo.add_subparsers(dest="action", required=True, metavar="ACTION")
+    qsub.add_parser("connect", help="print Intuit's authorization URL to open in a browser")
+    qsub.add_parser("status", help="the connection's status and token health")
+
+    stack = sub.add_parser("stack", help="the deployed stack's outputs and secrets (needs --stack, AWS credentials)")
+    stsub = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
+    stsub.add_parser("outputs", help="print the stack's outputs (ApiUrl, SoapUrl, QboRedirectUri…)")
+    stsub.add_parser("admin-key", help="print the admin key (from the AdminKeySecretArn secret)")
+    put = stsub.add_parser("put-secret", help="store standard input as a secret named by an output (…SecretArn)")
+    put.add_argument("output", help="e.g. QboClientSecretArn")
+
+    smoke = sub.add_parser("smoke", help="end-to-end check of a (deployed) stack over HTTP (admin key)")
+    smoke.add_argument("--keep", action="store_true", help="leave the smoke tenant active (default: deactivate it)")
 
     run = sub.add_parser("run-schedule", help="run a scheduled handler once (reconciler, token_refresher, job_sweeper)")
     run.add_argument("name")
@@ -175,15 +245,50 @@ def main(argv: list[str] | None = None) -> int:
     if "wc-sim" in argv:  # everything after it belongs to the simulator (argparse cannot forward "--" options)
         return run_wc_sim(argv[argv.index("wc-sim") + 1 :])
     args = build_parser().parse_args(argv)
-    admin_key = args.admin_key or (LOCAL_ADMIN_KEY if _is_loopback(args.url) else None)
-    client = Client(args.url, args.key, admin_key)
     try:
+        client = make_client(args)
         result = dispatch(args, client)
     except CliError as exc:
         print(f"qbsync: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2))
     return 0
+
+
+def make_client(args: argparse.Namespace) -> Client:
+    """URL and admin key from the flags, else (``--stack``) from the deployed stack, else the local defaults."""
+    from qbsync.stack import StackError, read_secret, stack_outputs
+
+    args.outputs = None
+    admin_key = args.admin_key
+    if args.stack:
+        try:
+            args.outputs = stack_outputs(args.stack)
+            wants_admin = args.command in ("tenants", "smoke") or getattr(args, "action", None) == "admin-key"
+            if admin_key is None and wants_admin:
+                admin_key = read_secret(args.outputs, "AdminKeySecretArn")
+        except StackError as exc:
+            raise CliError(str(exc)) from None
+    url = args.url or (args.outputs or {}).get("ApiUrl") or DEFAULT_URL
+    if admin_key is None and _is_loopback(url):
+        admin_key = LOCAL_ADMIN_KEY
+    return Client(url, args.key, admin_key)
+
+
+def stack_command(args: argparse.Namespace, client: Client) -> Any:
+    from qbsync.stack import StackError, put_secret, secret_arn
+
+    if args.outputs is None:
+        raise CliError("stack commands need --stack NAME (or QBSYNC_STACK)")
+    if args.action == "outputs":
+        return args.outputs
+    if args.action == "admin-key":
+        return {"admin_key": client.admin_key}
+    try:
+        secret_arn(args.outputs, args.output)  # a wrong name fails before anything is read
+        return put_secret(args.outputs, args.output, sys.stdin.read())
+    except StackError as exc:
+        raise CliError(str(exc)) from None
 
 
 def dispatch(args: argparse.Namespace, client: Client) -> Any:
@@ -200,6 +305,29 @@ def dispatch(args: argparse.Namespace, client: Client) -> Any:
         if args.action == "show":
             return client.call("GET", "/v1/tenant/settings")
         return client.call("PATCH", "/v1/tenant/settings", body=build_patch(args.assignments))
+    if args.command == "connectors":
+        if args.action == "create":
+            if not args.password:
+                raise CliError("connectors create needs --password (or QBSYNC_CONNECTOR_PASSWORD)")
+            body = {"name": args.name, "username": args.username, "password": args.password}
+            return client.call("POST", "/v1/connectors", body=body)
+        if args.action == "list":
+            return client.call("GET", "/v1/connectors")
+        return save_qwc(client, args.connector_id, args.output)
+    if args.command == "qbo":
+        if args.action == "connect":
+            return client.call("GET", "/v1/qbo/connect")
+        return client.call("GET", "/v1/qbo/connection")
+    if args.command == "stack":
+        return stack_command(args, client)
+    if args.command == "smoke":
+        from qbsync.smoke import run_smoke
+
+        report = run_smoke(client, keep=args.keep)
+        if not report["ok"]:
+            print(json.dumps(report, indent=2))
+            raise CliError("smoke test failed: " + ", ".join(c["name"] for c in report["checks"] if c["ok"] is False))
+        return report
     if args.command == "run-schedule":
         return run_schedule(args.name)
     if args.command == "health":

@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 LOCAL_STAGE = "local"
 LOCAL_ADMIN_KEY = "local-admin-key"  # only ever used when the stage is "local"
@@ -29,6 +30,33 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got {value}")
     return value
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def parse_origins(raw: str, name: str = "QBSYNC_CONSOLE_ORIGINS") -> tuple[str, ...]:
+    """``"https://app.example.com, http://localhost:5173"`` → normalized origins (scheme://host[:port]).
+
+    Browsers send ``Origin`` without a path, so anything with a path, query or credentials is a mistake; plain
+    http is only accepted for loopback hosts (a console under development)."""
+    origins: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("https", "http") or not host:
+            raise SettingsError(f"{name}: {item!r} is not an origin like https://app.example.com")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+            raise SettingsError(f"{name}: {item!r} must be scheme://host[:port] with no path")
+        if parts.scheme == "http" and host not in _LOOPBACK_HOSTS:
+            raise SettingsError(f"{name}: {item!r} must use https (plain http only for localhost)")
+        port = f":{parts.port}" if parts.port else ""
+        origin = f"{parts.scheme}://{host}{port}"
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
 
 
 def _opt(env: Mapping[str, str], name: str) -> str | None:
@@ -55,6 +83,8 @@ class Settings:
     qbo_environment: str = "sandbox"
     qbo_api_base_url: str | None = None
     public_base_url: str | None = None
+    console_origins: tuple[str, ...] = ()
+    """Browser origins of an admin console allowed to call the API (deployed: the ConsoleOrigins parameter)."""
     max_body_bytes: int = 2 * 1024 * 1024
     max_soap_bytes: int = 6_000_000  # Lambda's synchronous payload limit
     api_key_cache_seconds: int = 60
@@ -89,6 +119,7 @@ class Settings:
             qbo_environment=(env.get("QBO_ENVIRONMENT") or "sandbox").strip(),
             qbo_api_base_url=_opt(env, "QBO_API_BASE_URL"),
             public_base_url=_opt(env, "QBSYNC_PUBLIC_URL"),
+            console_origins=parse_origins(env.get("QBSYNC_CONSOLE_ORIGINS", "")),
             max_body_bytes=_int(env, "QBSYNC_MAX_BODY_BYTES", 2 * 1024 * 1024),
             max_soap_bytes=_int(env, "QBSYNC_MAX_SOAP_BYTES", 6_000_000),
             api_key_cache_seconds=_int(env, "QBSYNC_API_KEY_CACHE_SECONDS", 60),
