@@ -64,8 +64,21 @@ def dead_letter_depth(settings: Settings) -> int | None:
 # token refresh, stuck-job recovery) plugs in here as the QBO/QBD and reconciliation issues land.
 
 
+RECONCILE_BUDGET_SECONDS = 240  # of the reconciler's 300 s timeout; companies not reached wait for the next run
+
+
 def reconcile_job(store: Store, settings: Settings) -> Job:
-    return lambda: {"active_tenants": count_active_tenants(store)}
+    """Paid status, payments and drift back from QuickBooks (R1, R2): every connected QuickBooks Online company
+    from its watermark."""
+
+    def job() -> dict[str, Any]:
+        from qbsync.api.services import Services
+
+        services = Services.build(settings, store)
+        outcome = services.reconciler.run_all(deadline=time.monotonic() + RECONCILE_BUDGET_SECONDS)
+        return {"active_tenants": count_active_tenants(store), **outcome}
+
+    return job
 
 
 DAY = 86_400

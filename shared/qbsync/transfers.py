@@ -88,8 +88,16 @@ def get_dispatcher() -> TransferDispatcher:
             outcome["released"] = services.issues.release_on_connect(message.tenant_id)
             return outcome
 
+        def reconcile(message: TransferMessage, meta: MessageMeta) -> dict[str, Any] | None:
+            realm = str(message.payload.get("realm_id", ""))
+            entities = message.payload.get("entities") or []
+            if not realm or not isinstance(entities, list):
+                raise PoisonMessage("A reconcile message needs realm_id and a list of entities.")
+            return get_services().reconciler.reconcile_entities(message.tenant_id, realm, entities).as_dict()
+
         dispatcher = TransferDispatcher()
         dispatcher.register(INITIAL_IMPORT, initial_import)
+        dispatcher.register("reconcile.qbo", reconcile)  # queued by POST /qbo/webhooks
         for kind in ("customers", "items", "invoices", "payments"):
             dispatcher.register(f"sync.{kind}", lambda message, meta: get_services().sync.handle(message, meta))
         _dispatcher = dispatcher

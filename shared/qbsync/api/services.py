@@ -11,6 +11,7 @@ from qbsync.qbo.company import company_reader
 from qbsync.qbo.connection import QboConnectionService
 from qbsync.qbo.oauth import OAuthProvider
 from qbsync.qbo.tokens import KmsTokenCipher, TokenCipher, TokenManager
+from qbsync.qbo.webhooks import WebhookService
 from qbsync.qbwc.jobs import JobService
 from qbsync.qbwc.service import WebConnectorSession
 from qbsync.queue import SqsTransferQueue, TransferQueue
@@ -18,6 +19,7 @@ from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
 from qbsync.sync.ingest import BulkSyncService, IngestService, IssueService
+from qbsync.sync.reconcile import QboReconciler
 from qbsync.sync.worker import SyncWorker
 from qbsync.tenancy import AdminAuthenticator, TenantService
 
@@ -38,6 +40,8 @@ class Services:
     issues: IssueService
     sync: SyncWorker
     bulk: BulkSyncService
+    webhooks: WebhookService
+    reconciler: QboReconciler
 
     @classmethod
     def build(
@@ -74,6 +78,8 @@ class Services:
             issues=issues,
             sync=sync,
             bulk=BulkSyncService(store, ingest),
+            webhooks=WebhookService(store, queue, settings),
+            reconciler=QboReconciler(store, tokens, events, settings),
         )
 
 

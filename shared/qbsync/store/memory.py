@@ -73,6 +73,8 @@ class _Tables:
         self.records: dict[tuple[str, str, str], tuple[str, int]] = {}  # (tenant, kind, id) -> (doc, version)
         self.transfers: dict[str, list[tuple[str, str]]] = {}  # tenant -> [(sort key, json)]
         self.sync_runs: dict[tuple[str, str], str] = {}  # (tenant, sync id) -> json
+        self.webhook_events: dict[str, int] = {}  # event hash -> expires_at
+        self.reconcile: dict[tuple[str, str], str] = {}  # (tenant, target) -> json
 
 
 class MemoryTenantRepository:
@@ -491,6 +493,33 @@ class MemorySyncRecords:
         return Page(items=page, cursor=next_cursor)
 
 
+class MemoryReconcileState:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def claim_event(self, event_hash: str, *, now: int, expires_at: int) -> bool:
+        with self._t.lock:
+            current = self._t.webhook_events.get(event_hash)
+            if current is not None and current > now:
+                return False
+            self._t.webhook_events[event_hash] = expires_at
+            return True
+
+    def release_event(self, event_hash: str) -> None:
+        with self._t.lock:
+            self._t.webhook_events.pop(event_hash, None)
+
+    def get(self, tenant_id: str, target: str) -> dict[str, Any] | None:
+        with self._t.lock:
+            raw = self._t.reconcile.get((tenant_id, target))
+        return None if raw is None else cast("dict[str, Any]", json.loads(raw))
+
+    def put(self, tenant_id: str, target: str, state: dict[str, Any]) -> None:
+        keys.reconcile_state_key(tenant_id, target)  # the same argument checks as the DynamoDB adapter
+        with self._t.lock:
+            self._t.reconcile[(tenant_id, target)] = json.dumps(state, sort_keys=True)
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -504,6 +533,11 @@ class MemoryStore:
         self._tickets = MemoryTicketRepository(self._tables)
         self._qbo = MemoryQboConnections(self._tables)
         self._records = MemorySyncRecords(self._tables)
+        self._reconcile = MemoryReconcileState(self._tables)
+
+    @property
+    def reconcile(self) -> MemoryReconcileState:
+        return self._reconcile
 
     @property
     def records(self) -> MemorySyncRecords:
@@ -549,5 +583,7 @@ class MemoryStore:
                 self._tables.org_routes,
                 self._tables.qbo,
                 self._tables.oauth_states,
+                self._tables.webhook_events,
+                self._tables.reconcile,
             ):
                 other.clear()
