@@ -33,6 +33,9 @@ log = logging.getLogger("qbsync.local")
 API_FUNCTION = "ApiFunction"
 
 
+LOCAL_WEBHOOK_VERIFIER_TOKEN = "local-webhook-verifier-token"
+
+
 def _env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
     raw = (os.environ if environ is None else environ).get(name, "").strip()
     return int(raw) if raw else default
@@ -126,6 +129,8 @@ class LocalStack:
             "QBO_API_BASE_URL": self.qbo_emulator.api_base_url,
             "QBO_CLIENT_ID": self.qbo_emulator.client_id,
             "QBO_CLIENT_SECRET": self.qbo_emulator.client_secret,
+            # Webhooks are signed with this verifier token (the emulator's stand-in for the Intuit portal's).
+            "QBO_WEBHOOK_VERIFIER_TOKEN": LOCAL_WEBHOOK_VERIFIER_TOKEN,
         }
 
     def _start_aws(self) -> None:

@@ -22,6 +22,9 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 LOCAL_ENV_FILE = Path(".qbsync") / "local-env.json"
 
 
+SCHEDULE_ALIASES = {"reconcile": "reconciler", "sweep": "job_sweeper", "refresh-tokens": "token_refresher"}
+
+
 class CliError(Exception):
     pass
 
@@ -100,6 +103,7 @@ def run_schedule(name: str) -> dict[str, Any]:
     ``.qbsync/local-env.json`` for whatever the environment does not set."""
     from qbsync.schedules import SCHEDULES
 
+    name = SCHEDULE_ALIASES.get(name, name)
     if name not in SCHEDULES:
         raise CliError(f"unknown schedule {name!r}; choose from {', '.join(sorted(SCHEDULES))}")
     if LOCAL_ENV_FILE.exists():
@@ -141,7 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     setp = ssub.add_parser("set", help="change settings: KEY=VALUE … (dotted keys, JSON values, null resets)")
     setp.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
 
-    run = sub.add_parser("run-schedule", help="run a scheduled handler once (reconciler, token_refresher, job_sweeper)")
+    run = sub.add_parser(
+        "run-schedule",
+        help="run a scheduled handler once (reconciler|reconcile, token_refresher, job_sweeper|sweep)",
+    )
     run.add_argument("name")
 
     sub.add_parser("health", help="check that the API answers")

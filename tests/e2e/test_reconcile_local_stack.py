@@ -1,0 +1,142 @@
+"""Issue 7 on the local stack: invoices paid, deleted or part-paid in the QuickBooks Online emulator (through its
+admin hooks, over HTTP) show as such after one `qbsync run-schedule reconcile`; a signed webhook notification is
+reconciled by the worker, a replayed or forged one changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from infra.local_stack import LocalStack
+from qbsync import cli
+from qbsync.aws import reset_clients
+from qbsync.qbo.webhooks import signature_of
+from qbsync.settings import reset_settings
+from tests.e2e.test_local_stack import _last_json, online_tenant
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(port=0, scheduler=False) as running:
+        yield running
+    reset_settings()
+    reset_clients()
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.3)
+    assert predicate()
+
+
+def test_paid_deleted_and_payments_entered_in_quickbooks_online_come_back(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = stack.base_url
+    settings = {"auto_create_customers": True, "auto_create_items": True, "income_account": "Services"}
+    auth, company = online_tenant(stack, "Recon Co", settings)
+    realm = company.realm_id
+    invoices = [
+        {
+            "id": f"r-{i}",
+            "customer_id": "rc-1",
+            "doc_number": f"R-{i}",
+            "date": "2026-11-02",
+            "lines": [{"item_id": "ri-1", "quantity": "1", "rate": "120.00"}],
+            "total": "120.00",
+        }
+        for i in range(4)
+    ]
+    payment = {
+        "id": "rp-0",
+        "customer_id": "rc-1",
+        "date": "2026-11-05",
+        "amount": "120.00",
+        "applied_to": [{"invoice_id": "r-0", "amount": "120.00"}],
+    }
+    for kind, body in (
+        ("customers", {"id": "rc-1", "name": "Recon Customer", "email": "recon@example.com"}),
+        ("items", {"id": "ri-1", "name": "Recon Service", "sku": "REC", "price": "120.00"}),
+        ("invoices", invoices),
+        ("payments", payment),
+    ):
+        assert requests.post(f"{base}/v1/{kind}", json=body, headers=auth, timeout=60).status_code == 202
+
+    def invoice(source_id: str) -> dict[str, Any]:
+        return dict(requests.get(f"{base}/v1/invoices/{source_id}", headers=auth, timeout=10).json())
+
+    wait_for(lambda: all(invoice(i["id"])["state"] == "synced" for i in invoices))
+    wait_for(lambda: requests.get(f"{base}/v1/payments/rp-0", headers=auth, timeout=10).json()["state"] == "synced")
+    assert invoice("r-0")["paid"] is None  # not reconciled yet
+
+    admin = stack.qbo_emulator.base_url + f"/admin/{realm}/invoices"
+    paid = requests.post(f"{admin}/{invoice('r-1')['quickbooks_id']}/pay", json={"date": "2026-11-15"}, timeout=10)
+    assert paid.status_code == 200, paid.text
+    part = requests.post(
+        f"{admin}/{invoice('r-3')['quickbooks_id']}/pay", json={"amount": "20.00", "date": "2026-11-16"}, timeout=10
+    )
+    assert part.status_code == 200, part.text
+    assert requests.post(f"{admin}/{invoice('r-2')['quickbooks_id']}/delete", timeout=10).status_code == 200
+
+    assert cli.main(["run-schedule", "reconcile"]) == 0
+    result = json.loads(_last_json(capsys))
+    assert result["schedule"] == "reconciler" and result["ok"] is True and result["qbo_companies"] >= 1
+
+    by_qbsync = invoice("r-0")
+    assert (by_qbsync["paid"], by_qbsync["paid_date"], by_qbsync["balance"]) == (True, "2026-11-05", "0.00")
+    assert [p["origin"] for p in by_qbsync["payments"]] == ["qbsync"]
+    in_quickbooks = invoice("r-1")
+    assert (in_quickbooks["paid"], in_quickbooks["paid_date"]) == (True, "2026-11-15")
+    assert [(p["origin"], p["date"]) for p in in_quickbooks["payments"]] == [("quickbooks", "2026-11-15")]
+    deleted = invoice("r-2")
+    assert deleted["drift"]["code"] == "deleted" and deleted["paid"] is False
+    partial = invoice("r-3")
+    assert partial["paid"] is False and partial["balance"] == "100.00"
+    assert [(p["origin"], p["amount"]) for p in partial["payments"]] == [("quickbooks", "20.00")]
+
+    # The rest of r-3 is paid in QuickBooks; Intuit notifies qbsync (CloudEvents), the worker reconciles it.
+    rest = requests.post(
+        f"{admin}/{partial['quickbooks_id']}/pay", json={"amount": "100.00", "date": "2026-11-19"}, timeout=10
+    ).json()["Invoice"]
+    notification = json.dumps(
+        [
+            {
+                "specversion": "1.0",
+                "id": f"evt-{rest['Id']}",
+                "source": "intuit.local",
+                "type": "qbo.payment.created.v1",
+                "datacontenttype": "application/json",
+                "time": "2026-11-19T10:00:00Z",
+                "intuitentityid": rest["Id"],
+                "intuitaccountid": realm,
+                "data": {},
+            }
+        ]
+    ).encode()
+    token = os.environ["QBO_WEBHOOK_VERIFIER_TOKEN"]
+
+    def deliver(signature: str) -> requests.Response:
+        return requests.post(
+            f"{base}/qbo/webhooks",
+            data=notification,
+            headers={"Content-Type": "application/cloudevents-batch+json", "intuit-signature": signature},
+            timeout=10,
+        )
+
+    forged = deliver(signature_of(notification, "not-the-token"))
+    assert forged.status_code == 401 and forged.json()["code"] == "unauthorized"
+    accepted = deliver(signature_of(notification, token))
+    assert accepted.status_code == 200 and accepted.json() == {"received": 1, "duplicates": 0, "queued": 1}
+    wait_for(lambda: invoice("r-3")["paid"] is True)
+    assert invoice("r-3")["paid_date"] == "2026-11-19"
+    replayed = deliver(signature_of(notification, token))
+    assert replayed.status_code == 200 and replayed.json()["queued"] == 0 and replayed.json()["duplicates"] == 1
