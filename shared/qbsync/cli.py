@@ -1,4 +1,5 @@
-"""``qbsync`` command line: manage tenants and settings over the REST API, run a schedule once.
+"""``qbsync`` command line: manage tenants and settings over the REST API, run a schedule once, look at and
+redrive the transfer dead-letter queue.
 
 It talks to the local stack (default ``http://127.0.0.1:8000``) or a deployed stack: ``--url`` / ``QBSYNC_URL``,
 ``--key`` / ``QBSYNC_API_KEY`` (tenant), ``--admin-key`` / ``QBSYNC_ADMIN_KEY`` (admin).
@@ -106,14 +107,35 @@ def run_schedule(name: str) -> dict[str, Any]:
     name = SCHEDULE_ALIASES.get(name, name)
     if name not in SCHEDULES:
         raise CliError(f"unknown schedule {name!r}; choose from {', '.join(sorted(SCHEDULES))}")
-    if LOCAL_ENV_FILE.exists():
-        for key, value in json.loads(LOCAL_ENV_FILE.read_text()).items():
-            os.environ.setdefault(key, value)
+    _load_local_env()
     from qbsync.entrypoints import scheduled_handler
     from qbsync.lambda_context import lambda_context
 
     event = {"version": "0", "id": "cli", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
     return scheduled_handler(name, SCHEDULES[name])(event, lambda_context(f"qbsync-{name}", timeout=900))
+
+
+def _load_local_env() -> None:
+    """Next to a running ``make run``, fill what the environment does not set from the stack's settings."""
+    if LOCAL_ENV_FILE.exists():
+        for key, value in json.loads(LOCAL_ENV_FILE.read_text()).items():
+            os.environ.setdefault(key, value)
+
+
+def dead_letters(args: argparse.Namespace) -> dict[str, Any]:
+    """``dlq list|redrive`` against the transfer dead-letter queue of this environment's stack (AWS directly)."""
+    _load_local_env()
+    from qbsync.deadletters import DeadLetterQueue
+    from qbsync.errors import QbsyncError
+    from qbsync.settings import Settings
+
+    try:
+        queue = DeadLetterQueue(Settings.from_env())
+        if args.action == "list":
+            return queue.list(limit=args.limit)
+        return queue.redrive(limit=args.limit, message_ids=args.message_id or ())
+    except QbsyncError as exc:
+        raise CliError(exc.detail) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name")
 
     sub.add_parser("health", help="check that the API answers")
+
+    dlq = sub.add_parser("dlq", help="the transfer dead-letter queue: list, or redrive to the transfer queue")
+    dsub = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dlist = dsub.add_parser("list", help="show parked messages (left in place; FIFO: the head of each group)")
+    dlist.add_argument("--limit", type=int, default=50)
+    redrive = dsub.add_parser("redrive", help="send parked messages back to the transfer queue, in their groups")
+    redrive.add_argument("--limit", type=int, default=100)
+    redrive.add_argument("--message-id", action="append", help="only this message (repeatable)")
 
     sim = sub.add_parser(
         "wc-sim",
@@ -209,6 +239,10 @@ def dispatch(args: argparse.Namespace, client: Client) -> Any:
         return client.call("PATCH", "/v1/tenant/settings", body=build_patch(args.assignments))
     if args.command == "run-schedule":
         return run_schedule(args.name)
+    if args.command == "dlq":
+        if args.limit < 1 or args.limit > 10_000:
+            raise CliError("--limit must be between 1 and 10000")
+        return dead_letters(args)
     if args.command == "health":
         response = requests.get(client.url + "/health", timeout=client.timeout)
         return response.json()
