@@ -132,7 +132,7 @@ def dead_letters(args: argparse.Namespace) -> dict[str, Any]:
     try:
         queue = DeadLetterQueue(Settings.from_env())
         if args.action == "list":
-            return queue.list(limit=args.limit)
+            return queue.peek(limit=args.limit)
         return queue.redrive(limit=args.limit, message_ids=args.message_id or ())
     except QbsyncError as exc:
         raise CliError(exc.detail) from None

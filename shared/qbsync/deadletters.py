@@ -74,7 +74,7 @@ class DeadLetterQueue:
             "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
         }
 
-    def list(self, limit: int = 50) -> dict[str, Any]:
+    def peek(self, limit: int = 50) -> dict[str, Any]:
         """Up to ``limit`` parked messages, left in the queue (made visible again straight away)."""
         seen: dict[str, DeadLetter] = {}
         for _ in range(max(1, limit // RECEIVE_BATCH + 2)):
