@@ -145,9 +145,15 @@ def warn_before_hard_expiry(services: Any, tenant_id: str, now: float) -> int:
 
 
 def sweep_job(store: Store, settings: Settings) -> Job:
+    """Stuck connector jobs (verified in QuickBooks before any resend) and the dead-letter queue's depth (R4)."""
+
     def job() -> dict[str, Any]:
+        from qbsync.qbwc.sweeper import StuckJobSweeper
+
+        stuck = StuckJobSweeper(store).sweep()
         depth = dead_letter_depth(settings)
-        return {"dead_letter_messages": depth} if depth is not None else {"dead_letter_queue": "not configured"}
+        dead = {"dead_letter_messages": depth} if depth is not None else {"dead_letter_queue": "not configured"}
+        return {**stuck, **dead}
 
     return job
 

@@ -22,6 +22,7 @@ from qbsync.qbxml.builders import (
     build_item_query,
     build_journal_entry_add,
     build_receive_payment_add,
+    build_receive_payment_query,
 )
 from qbsync.qbxml.errors import QbxmlError, QbxmlFieldError, QbxmlParseError, UnsupportedQbxmlVersion
 from qbsync.qbxml.messages import (
@@ -99,6 +100,7 @@ __all__ = [
     "build_journal_entry_add",
     "build_message_set",
     "build_receive_payment_add",
+    "build_receive_payment_query",
     "classify_status",
     "estimate_batch",
     "estimate_request_bytes",
