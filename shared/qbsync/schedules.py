@@ -69,14 +69,15 @@ RECONCILE_BUDGET_SECONDS = 240  # of the reconciler's 300 s timeout; companies n
 
 def reconcile_job(store: Store, settings: Settings) -> Job:
     """Paid status, payments and drift back from QuickBooks (R1, R2): every connected QuickBooks Online company
-    from its watermark."""
+    from its watermark, and a reconcile queued on every Web Connector connector (read at its next conversation)."""
 
     def job() -> dict[str, Any]:
         from qbsync.api.services import Services
 
         services = Services.build(settings, store)
         outcome = services.reconciler.run_all(deadline=time.monotonic() + RECONCILE_BUDGET_SECONDS)
-        return {"active_tenants": count_active_tenants(store), **outcome}
+        desktop = services.desktop_reconciler.enqueue_all()
+        return {"active_tenants": count_active_tenants(store), **outcome, **desktop}
 
     return job
 

@@ -20,6 +20,7 @@ from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
 from qbsync.sync.ingest import BulkSyncService, IngestService, IssueService
 from qbsync.sync.reconcile import QboReconciler
+from qbsync.sync.reconcile_desktop import DesktopReconciler
 from qbsync.sync.worker import SyncWorker
 from qbsync.tenancy import AdminAuthenticator, TenantService
 
@@ -42,6 +43,7 @@ class Services:
     bulk: BulkSyncService
     webhooks: WebhookService
     reconciler: QboReconciler
+    desktop_reconciler: DesktopReconciler
 
     @classmethod
     def build(
@@ -63,6 +65,7 @@ class Services:
         ingest = IngestService(store, queue)
         issues = IssueService(store, ingest)
         sync = SyncWorker(store, tokens, issues, events, settings, jobs=JobService(store))
+        desktop_reconciler = DesktopReconciler(store, events, JobService(store))
         return cls(
             settings=settings,
             store=store,
@@ -70,7 +73,12 @@ class Services:
             admin=AdminAuthenticator(settings),
             connectors=connectors,
             jobs=JobService(store),
-            web_connector=WebConnectorSession(store, connectors, on_job_finished=lambda job: sync.job_finished(job)),
+            web_connector=WebConnectorSession(
+                store,
+                connectors,
+                on_job_finished=lambda job: sync.job_finished(job),
+                on_query_result=desktop_reconciler.on_query_result,
+            ),
             tokens=tokens,
             qbo=qbo,
             events=events,
@@ -80,6 +88,7 @@ class Services:
             bulk=BulkSyncService(store, ingest),
             webhooks=WebhookService(store, queue, settings),
             reconciler=QboReconciler(store, tokens, events, settings),
+            desktop_reconciler=desktop_reconciler,
         )
 
 

@@ -84,6 +84,7 @@ class WebConnectorSession:
         limits: Limits | None = None,
         epoch: Callable[[], float] = time.time,
         on_job_finished: Callable[[Job], None] | None = None,
+        on_query_result: Callable[[Job, QbxmlResult], None] | None = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
@@ -91,6 +92,7 @@ class WebConnectorSession:
         self.limits = limits or Limits()
         self.epoch = epoch
         self.on_job_finished = on_job_finished
+        self.on_query_result = on_query_result  # every answer (page) of a query job: reconciliation reads it
         self.log = get_logger()
 
     # --- handshake ------------------------------------------------------------------------------------------
@@ -428,6 +430,13 @@ class WebConnectorSession:
         }
         if recovery.needs_verify(job):
             return self._apply_verification(job, result, details)
+        if self.on_query_result is not None and job.kind.endswith("_query") and result.ok:
+            try:
+                self.on_query_result(job, result)
+            except Exception:
+                self.log.exception(
+                    "reading a query's answer failed", extra={"connector_id": job.connector_id, "seq": job.seq}
+                )
         kind = job_kind(job.kind)
         if kind.iterates and (result.ok or result.status_code == ITERATOR_INVALID):
             return self._apply_page(job, result, details, session)

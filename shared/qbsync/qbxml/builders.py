@@ -549,6 +549,34 @@ def build_invoice_query(
 # --------------------------------------------------------------------------------------------------- payments
 
 
+TXN_DEL_TYPES = ("Invoice", "ReceivePayment", "JournalEntry", "CreditMemo", "SalesReceipt")
+
+
+def build_txn_deleted_query(
+    request_id: str,
+    types: Sequence[str],
+    *,
+    deleted_from: datetime | None = None,
+    deleted_to: datetime | None = None,
+) -> etree._Element:
+    """TxnDeletedQuery: transactions of ``types`` deleted (in the range) — how Desktop reports deletions. QuickBooks
+    keeps these records for a limited time only; run it at least every few days."""
+    if not types:
+        raise QbxmlFieldError("TxnDelType", "give at least one transaction type")
+    rq = _rq("TxnDeletedQueryRq", request_id)
+    for kind in types:
+        if kind not in TXN_DEL_TYPES:
+            raise QbxmlFieldError("TxnDelType", f"{kind!r} is not one of {', '.join(TXN_DEL_TYPES)}")
+        _el(rq, "TxnDelType", kind)
+    if deleted_from is not None or deleted_to is not None:
+        node = _el(rq, "DeletedDateRangeFilter")
+        if deleted_from is not None:
+            _el(node, "FromDeletedDate", format_datetime("FromDeletedDate", deleted_from))
+        if deleted_to is not None:
+            _el(node, "ToDeletedDate", format_datetime("ToDeletedDate", deleted_to))
+    return rq
+
+
 def build_receive_payment_query(
     request_id: str,
     *,

@@ -44,7 +44,7 @@ MAX_CDC_ROUNDS = 50
 MONEY = Decimal("0.01")
 
 
-def _money(value: Any) -> Decimal | None:
+def money(value: Any) -> Decimal | None:
     try:
         return Decimal(str(value)).quantize(MONEY)
     except (InvalidOperation, ValueError):
@@ -92,37 +92,37 @@ class QbInvoice:
 def qbo_invoice(obj: Json) -> QbInvoice:
     if _is_deleted(obj):
         return QbInvoice(str(obj["Id"]), deleted=True)
-    total = _money(obj.get("TotalAmt"))
+    total = money(obj.get("TotalAmt"))
     links = [lt for lt in obj.get("LinkedTxn") or [] if isinstance(lt, dict) and lt.get("TxnType") == "Payment"]
     note = str(obj.get("PrivateNote") or "")
     return QbInvoice(
         qb_id=str(obj["Id"]),
         total=total,
-        balance=_money(obj.get("Balance")),
-        tax=_money((obj.get("TxnTaxDetail") or {}).get("TotalTax", 0)),
+        balance=money(obj.get("Balance")),
+        tax=money((obj.get("TxnTaxDetail") or {}).get("TotalTax", 0)),
         voided=total == 0 and note.lower().startswith("voided"),
         payment_ids=tuple(str(lt["TxnId"]) for lt in links if lt.get("TxnId")),
         updated_at=(obj.get("MetaData") or {}).get("LastUpdatedTime"),
     )
 
 
-def _gone(qb_id: str) -> QbPayment:
+def gone_payment(qb_id: str) -> QbPayment:
     return QbPayment(qb_id, None, None, {}, deleted=True)
 
 
 def qbo_payment(obj: Json) -> QbPayment:
     if _is_deleted(obj):
-        return _gone(str(obj["Id"]))
+        return gone_payment(str(obj["Id"]))
     applied: dict[str, Decimal] = {}
     for line in obj.get("Line") or []:
-        amount = _money(line.get("Amount")) or Decimal(0)
+        amount = money(line.get("Amount")) or Decimal(0)
         for linked in line.get("LinkedTxn") or []:
             if linked.get("TxnType") == "Invoice" and linked.get("TxnId"):
                 applied[str(linked["TxnId"])] = applied.get(str(linked["TxnId"]), Decimal(0)) + amount
     return QbPayment(
         qb_id=str(obj["Id"]),
         date=_date(obj.get("TxnDate")),
-        amount=_money(obj.get("TotalAmt")),
+        amount=money(obj.get("TotalAmt")),
         applied=applied,
         reference=obj.get("PaymentRefNum"),
     )
@@ -528,7 +528,7 @@ class QboReconciler:
         payments = fetch_payments(sorted(wanted["Payment"]))
         # Gone from QuickBooks and announced as deleted: a tombstone, as CDC would report it.
         invoices += [QbInvoice(i, deleted=True) for i in deleted["Invoice"] - {x.qb_id for x in invoices}]
-        payments += [_gone(p) for p in deleted["Payment"] - {x.qb_id for x in payments}]
+        payments += [gone_payment(p) for p in deleted["Payment"] - {x.qb_id for x in payments}]
         return Reconciliation(self.store, self.events, ledger, self.clock).apply(
             invoices, payments, fetch_payments, fetch_invoices
         )
@@ -574,7 +574,7 @@ class QboReconciler:
         invoices = [qbo_invoice(o) for o in _by_ids(client, "Invoice", invoice_ids)]
         payments = [qbo_payment(o) for o in _by_ids(client, "Payment", payment_ids)]
         invoices += [QbInvoice(i, deleted=True) for i in set(invoice_ids) - {x.qb_id for x in invoices}]
-        payments += [_gone(p) for p in set(payment_ids) - {x.qb_id for x in payments}]
+        payments += [gone_payment(p) for p in set(payment_ids) - {x.qb_id for x in payments}]
         return invoices, payments
 
 
