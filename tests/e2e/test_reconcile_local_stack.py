@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from qbsync.aws import reset_clients
 from qbsync.qbo.webhooks import signature_of
 from qbsync.settings import reset_settings
 from tests.e2e.test_local_stack import _last_json, online_tenant
+from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -140,3 +144,78 @@ def test_paid_deleted_and_payments_entered_in_quickbooks_online_come_back(
     assert invoice("r-3")["paid_date"] == "2026-11-19"
     replayed = deliver(signature_of(notification, token))
     assert replayed.status_code == 200 and replayed.json()["queued"] == 0 and replayed.json()["duplicates"] == 1
+
+
+def test_paid_and_deleted_in_quickbooks_desktop_come_back_after_reconcile_and_one_web_connector_run(
+    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = stack.base_url
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    key = requests.post(f"{base}/v1/tenants", json={"name": "Desk Recon"}, headers=admin, timeout=10).json()["api_key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    requests.patch(f"{base}/v1/tenant/settings", json={"income_account": "Services"}, headers=auth, timeout=10)
+    password = "correct horse battery"
+    created = requests.post(
+        f"{base}/v1/connectors",
+        json={"name": "Desk", "username": "desk-recon", "password": password},
+        headers=auth,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    invoices = [
+        {
+            "id": f"dr-{i}",
+            "customer_id": "drc",
+            "doc_number": f"DR-{i}",
+            "date": "2026-11-03",
+            "lines": [{"item_id": "dri", "quantity": "1", "rate": "70.00"}],
+            "total": "70.00",
+        }
+        for i in range(3)
+    ]
+    for kind, body in (
+        ("customers", {"id": "drc", "name": "Desk Recon Customer", "email": "dr@example.com"}),
+        ("items", {"id": "dri", "name": "Desk Recon Service", "sku": "DR", "price": "70.00"}),
+        ("invoices", invoices),
+    ):
+        assert requests.post(f"{base}/v1/{kind}", json=body, headers=auth, timeout=60).status_code == 202
+
+    def invoice(source_id: str) -> dict[str, Any]:
+        return dict(requests.get(f"{base}/v1/invoices/{source_id}", headers=auth, timeout=10).json())
+
+    state = tmp_path / "desk.json"
+
+    def run(*args: str) -> str:
+        completed = subprocess.run(
+            [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        return completed.stdout
+
+    def web_connector() -> str:
+        return run(
+            "-m", "qbsync.cli", "wc-sim", "--url", f"{base}/qbwc", "--user", "desk-recon", "--password", password,
+            "--company-state", str(state), "--validate-xsd",
+        )  # fmt: skip
+
+    wait_for(lambda: all(invoice(i["id"])["state"] == "pending" for i in invoices))
+    web_connector()
+    wait_for(lambda: all(invoice(i["id"])["state"] == "synced" for i in invoices))
+
+    # A user pays DR-0 and part of DR-1 in QuickBooks Desktop, and deletes DR-2 (the fake company's admin hooks).
+    admin_cli = ("-m", "infra.fake_qbd.admin", "--company-state", str(state))
+    run(*admin_cli, "pay", "DR-0", "--date", "2026-11-14", "--ref", "CHK-14")
+    run(*admin_cli, "pay", "DR-1", "--amount", "30.00", "--date", "2026-11-15")
+    run(*admin_cli, "delete", "DR-2")
+
+    assert cli.main(["run-schedule", "reconcile"]) == 0
+    result = json.loads(_last_json(capsys))
+    assert result["qbd_reconcile_queued"] >= 1
+    assert "xsd: all requests valid" in web_connector()
+
+    paid = invoice("dr-0")
+    assert (paid["paid"], paid["paid_date"], paid["balance"]) == (True, "2026-11-14", "0.00")
+    assert [(p["origin"], p["date"]) for p in paid["payments"]] == [("quickbooks", "2026-11-14")]
+    part = invoice("dr-1")
+    assert part["paid"] is False and part["balance"] == "40.00" and part["payments"][0]["amount"] == "30.00"
+    assert invoice("dr-2")["drift"]["code"] == "deleted"
