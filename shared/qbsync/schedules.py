@@ -88,7 +88,8 @@ HARD_EXPIRY_WARNINGS = ((30, "hard_expiry_30d"), (7, "hard_expiry_7d"))
 
 
 def token_refresh_job(store: Store, settings: Settings) -> Job:
-    """Keep idle QuickBooks Online connections alive and warn before Intuit's 5-year hard expiry (C5, R3)."""
+    """Keep idle QuickBooks Online connections alive and warn before Intuit's 5-year hard expiry (C5, R3), then
+    check every connection's health (:mod:`qbsync.health`)."""
 
     def job() -> dict[str, Any]:
         from qbsync.api.services import Services
@@ -115,7 +116,14 @@ def token_refresh_job(store: Store, settings: Settings) -> Job:
             cursor = page.cursor
             if cursor is None:
                 break
-        return outcome
+        from qbsync.health import ConnectionHealth
+
+        health = ConnectionHealth(
+            store,
+            services.events,
+            lambda realm, tenant_id: services.qbo.company_reader(realm, services.tokens.token_source(tenant_id)),
+        )
+        return {**outcome, **health.check_all()}
 
     return job
 
