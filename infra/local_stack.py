@@ -144,11 +144,15 @@ class LocalStack:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import CustomLocalChalice, create_local_server
 
         assert self.resources is not None
         spec = find_function(API_FUNCTION, self.resources)
         app_obj = load_handler(API_FUNCTION, self.resources)
+        if isinstance(app_obj, CustomLocalChalice):
+            # Chalice serves an app object locally once per process (it rebases the object's class): a second
+            # stack in the same process (e2e modules) gets a fresh app object.
+            app_obj = load_handler(API_FUNCTION, self.resources, fresh=True)
         config = Config.create(
             chalice_stage="dev",
             app_name="qbsync",

@@ -18,9 +18,11 @@ import requests
 
 from infra.local_stack import LocalStack
 from qbsync import cli
+from qbsync.api.services import use_services
 from qbsync.aws import reset_clients
 from qbsync.qbo.webhooks import signature_of
 from qbsync.settings import reset_settings
+from qbsync.store.factory import reset_store
 from tests.e2e.test_local_stack import _last_json, online_tenant
 from tests.support import ROOT
 
@@ -29,10 +31,22 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, scheduler=False) as running:
-        yield running
-    reset_settings()
-    reset_clients()
+    """A stack of its own. Another e2e module's stack may have run in this process and left its environment
+    applied (e2e tests keep their stack's environment): start from the environment without it, and put it back."""
+    before = dict(os.environ)
+    clean = {k: v for k, v in before.items() if not k.startswith(("QBO_", "QBSYNC_")) and k != "AWS_ENDPOINT_URL"}
+    use_services(None)
+    reset_store()
+    try:
+        with LocalStack(port=0, scheduler=False, environ=clean) as running:
+            yield running
+    finally:
+        use_services(None)
+        reset_store()
+        os.environ.clear()
+        os.environ.update(before)
+        reset_settings()
+        reset_clients()
 
 
 def wait_for(predicate: Callable[[], bool], seconds: float = 90) -> None:
