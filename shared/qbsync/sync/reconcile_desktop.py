@@ -131,24 +131,16 @@ class DesktopReconciler:
         if since is None:
             return False
         token = secrets.token_hex(8)
-        ref = f"{REF_PREFIX}{token}"
+        queries: list[tuple[str, Any]] = [
+            ("receive_payment_query", ReceivePaymentQuery(modified_from=since)),
+            ("txn_deleted_query", TxnDeletedQuery(deleted_from=since)),
+            ("invoice_query", InvoiceQuery(modified_from=since, paid_status="All", include_linked_txns=True)),
+        ]
+        # One reference per job: job enqueue is idempotent by reference, and the run's token ties them together.
         queued = [
-            self.jobs.enqueue(
-                tenant_id, connector.connector_id, "receive_payment_query", ReceivePaymentQuery(modified_from=since),
-                source_ref=ref,
-            ),
-            self.jobs.enqueue(
-                tenant_id, connector.connector_id, "txn_deleted_query", TxnDeletedQuery(deleted_from=since),
-                source_ref=ref,
-            ),
-            self.jobs.enqueue(
-                tenant_id,
-                connector.connector_id,
-                "invoice_query",
-                InvoiceQuery(modified_from=since, paid_status="All", include_linked_txns=True),
-                source_ref=ref,
-            ),
-        ]  # fmt: skip
+            self.jobs.enqueue(tenant_id, connector.connector_id, kind, query, source_ref=f"{REF_PREFIX}{token}:{kind}")
+            for kind, query in queries
+        ]
         self.store.reconcile.put(
             tenant_id,
             target,
@@ -191,7 +183,7 @@ class DesktopReconciler:
         target = f"qbd:{job.connector_id}"
         state = self.store.reconcile.get(job.tenant_id, target) or {}
         run = state.get("run") or {}
-        if run.get("token") != ref.removeprefix(REF_PREFIX):
+        if run.get("token") != ref.removeprefix(REF_PREFIX).partition(":")[0]:
             return  # an older run's job: a newer run reads the same facts
         try:
             outcome = self._read(job, result, run)
