@@ -20,6 +20,7 @@ from infra.local_stack import LocalStack
 from qbsync import cli
 from qbsync.api.services import use_services
 from qbsync.aws import reset_clients
+from qbsync.observability import get_logger
 from qbsync.qbo.webhooks import signature_of
 from qbsync.settings import reset_settings
 from qbsync.store.factory import reset_store
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.e2e
 def stack() -> Iterator[LocalStack]:
     """A stack of its own. Another e2e module's stack may have run in this process and left its environment
     applied (e2e tests keep their stack's environment): start from the environment without it, and put it back."""
+    get_logger()  # built now, not under a test's capsys: its handler must not keep a captured, later closed stdout
     before = dict(os.environ)
     clean = {k: v for k, v in before.items() if not k.startswith(("QBO_", "QBSYNC_")) and k != "AWS_ENDPOINT_URL"}
     use_services(None)
