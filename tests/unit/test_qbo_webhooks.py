@@ -4,6 +4,7 @@ notifications that change nothing."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from qbsync.qbo.webhooks import parse_notification, signature_of, verify_signatu
 from qbsync.queue import MemoryTransferQueue
 from qbsync.settings import Settings
 from qbsync.store.memory import MemoryStore
+from qbsync.transfers import PoisonMessage
 from tests.conftest import Api
 from tests.support import REFERENCE
 from tests.unit.test_api_records import connect_qbo
@@ -127,7 +129,7 @@ def test_a_signed_notification_queues_one_targeted_reconcile(
     assert answer.status_code == 200, answer.body
     assert json.loads(answer.body) == {"received": 3, "duplicates": 0, "queued": 1}
     [(message, group, _)] = queue.sent
-    assert message.kind == "reconcile.qbo" and message.tenant_id == "t_one" and group == "qbo:9130"
+    assert message.kind == "reconcile.qbo" and message.tenant_id == "t_one" and group == "t_one:qbo:9130"
     assert message.payload == {
         "realm_id": "9130",
         "entities": [
@@ -190,3 +192,27 @@ def test_a_failed_enqueue_releases_the_event_ids_so_intuits_retry_counts(
     monkeypatch.undo()
     answer = post(api, raw, signature_of(raw, TOKEN))
     assert answer.status_code == 200 and json.loads(answer.body)["queued"] == 1
+
+
+def test_the_queued_reconcile_skips_inactive_tenants_and_waits_for_a_reconnect(memory_store: MemoryStore) -> None:
+    from qbsync.tenancy import TenantService
+    from qbsync.transfers import MessageMeta, TransferMessage, get_dispatcher, use_dispatcher
+
+    use_services(Services.build(Settings(stage="test", admin_key="admin"), memory_store, queue=MemoryTransferQueue()))
+    use_dispatcher(None)
+    tenant = TenantService(memory_store.tenants).create("Webhooked").tenant
+    message = TransferMessage(
+        tenant_id=tenant.tenant_id,
+        transfer_id="wh-1",
+        kind="reconcile.qbo",
+        target="qbo",
+        payload={"realm_id": "9130", "entities": [{"name": "Invoice", "id": "1", "operation": "Update"}]},
+    )
+    meta = MessageMeta("m", "g", 1)
+    assert get_dispatcher().dispatch(message.model_dump_json(), meta) == {"skipped": "reconnect"}  # not connected
+    memory_store.tenants.update(replace(tenant, status="inactive"))
+    assert get_dispatcher().dispatch(message.model_dump_json(), meta) == {"skipped": "tenant inactive"}
+    bad = message.model_copy(update={"payload": {"entities": "nope"}})
+    with pytest.raises(PoisonMessage):
+        get_dispatcher().dispatch(bad.model_dump_json(), meta)
+    use_dispatcher(None)

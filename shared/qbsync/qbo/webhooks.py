@@ -218,7 +218,7 @@ class WebhookService:
                     target="qbo",
                     payload={"realm_id": realm, "entities": entities},
                 ),
-                group_id=f"qbo:{realm}",  # after the company's queued writes, in order
+                group_id=f"{tenant_id}:qbo:{realm}",  # the records' group: after the company's queued writes
                 deduplication_id=f"wh-{tenant_id}-{digest}",
             )
         return len(tenants)
