@@ -127,9 +127,12 @@ def synced(desk: Desk) -> None:
         "applied_to": [{"invoice_id": "dinv-0", "amount": "100.00"}],
     }
     ingest.accept(tenant, "payments", [payment])
-    for _ in range(3):  # jobs, a conversation, released payments, another conversation
+    for _ in range(6):  # jobs, a conversation, released records (payments, …), another conversation
         desk.drain()
         desk.web_connector()
+        desk.drain()
+        if all(desk.record(k, i).state == "synced" for k, i in (("payments", "dpay-0"), ("invoices", "dinv-3"))):
+            break
     assert all(desk.record("invoices", f"dinv-{i}").state == "synced" for i in range(4))
     assert desk.record("payments", "dpay-0").state == "synced"
 
