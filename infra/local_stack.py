@@ -31,6 +31,7 @@ from qbsync.cli import LOCAL_ENV_FILE
 log = logging.getLogger("qbsync.local")
 
 API_FUNCTION = "ApiFunction"
+LOCAL_WEBHOOK_VERIFIER_TOKEN = "local-webhook-verifier-token"
 
 
 def _env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
@@ -128,6 +129,8 @@ class LocalStack:
             "QBO_API_BASE_URL": self.qbo_emulator.api_base_url,
             "QBO_CLIENT_ID": self.qbo_emulator.client_id,
             "QBO_CLIENT_SECRET": self.qbo_emulator.client_secret,
+            # Webhooks are signed with this verifier token (the emulator's stand-in for the Intuit portal's).
+            "QBO_WEBHOOK_VERIFIER_TOKEN": LOCAL_WEBHOOK_VERIFIER_TOKEN,
         }
 
     def _start_aws(self) -> None:

@@ -31,6 +31,7 @@ from qbsync.models import (
     TenantView,
 )
 from qbsync.qbo.connection import AuthorizationUrl, ConnectionTest, QboConnectionView, callback_page
+from qbsync.qbo.webhooks import SIGNATURE_HEADER, WebhookAck
 from qbsync.qbwc.qwc import APP_NAME, qwc_document, qwc_filename
 from qbsync.qbwc.soap import dispatch
 from qbsync.qbwc.wsdl import support_page_html, wsdl_document
@@ -284,6 +285,19 @@ def qbo_callback(ctx: ViewContext) -> Response:
 
 
 @api.route(
+    "/qbo/webhooks",
+    "POST",
+    summary="QuickBooks Online webhook notifications (intuit-signature verified; queues a targeted reconcile)",
+    auth="none",
+    body="raw",
+    response=WebhookAck,
+    tag="quickbooks online",
+)
+def qbo_webhooks(ctx: ViewContext) -> WebhookAck:
+    return ctx.services.webhooks.receive(ctx.request.body, ctx.request.header(SIGNATURE_HEADER))
+
+
+@api.route(
     "/v1/qbo/connection",
     "GET",
     summary="QuickBooks Online connection status and token health",
@@ -432,14 +446,22 @@ def get_item(ctx: ViewContext, record_id: str) -> RecordView:
     return record_view(ctx.services.ingest.get(ctx.tenant, "items", record_id))
 
 
-@api.route("/v1/invoices/{record_id}", "GET", summary="An invoice's sync state", response=RecordView, tag="records")
-def get_invoice(ctx: ViewContext, record_id: str) -> RecordView:
-    return record_view(ctx.services.ingest.get(ctx.tenant, "invoices", record_id))
+@api.route(
+    "/v1/invoices/{record_id}",
+    "GET",
+    summary="An invoice's sync state, QuickBooks balance, paid status and paid date",
+    response=presenters.InvoiceView,
+    tag="records",
+)
+def get_invoice(ctx: ViewContext, record_id: str) -> presenters.InvoiceView:
+    return presenters.invoice_view(ctx.services.ingest.get(ctx.tenant, "invoices", record_id))
 
 
-@api.route("/v1/payments/{record_id}", "GET", summary="A payment's sync state", response=RecordView, tag="records")
-def get_payment(ctx: ViewContext, record_id: str) -> RecordView:
-    return record_view(ctx.services.ingest.get(ctx.tenant, "payments", record_id))
+@api.route(
+    "/v1/payments/{record_id}", "GET", summary="A payment's sync state", response=presenters.PaymentView, tag="records"
+)
+def get_payment(ctx: ViewContext, record_id: str) -> presenters.PaymentView:
+    return presenters.payment_view(ctx.services.ingest.get(ctx.tenant, "payments", record_id))
 
 
 @api.route(

@@ -364,6 +364,8 @@ class FakeCompany:
         self._invoices: dict[str, Invoice] = {}
         self._payments: dict[str, Payment] = {}
         self._journals: dict[str, JournalEntry] = {}
+        #: deleted transactions as TxnDeletedQuery reports them: TxnID -> {type, txn_id, created, deleted, ref}
+        self._deleted: dict[str, dict[str, str]] = {}
         self._data_ext: dict[tuple[str, str], str] = {}  # (OwnerID, DataExtName) -> value
         self._list_seq = 0x80000000
         self._txn_seq = 0
@@ -802,6 +804,7 @@ class FakeCompany:
             "ReceivePaymentQueryRq": lambda rq, rs: self._txn_query(rq, rs, "ReceivePayment"),
             "JournalEntryAddRq": self._journal_add,
             "JournalEntryQueryRq": lambda rq, rs: self._txn_query(rq, rs, "JournalEntry"),
+            "TxnDeletedQueryRq": self._txn_deleted_query,
         }
 
     def _dispatch(self, rq: etree._Element, include_data: bool) -> etree._Element:
@@ -1599,6 +1602,106 @@ class FakeCompany:
         rs.set("iteratorRemainingCount", str(remaining))
         rs.set("iteratorID", it.iterator_id)
 
+    # ------------------------------------------------------------------ admin hooks (what a user does in QuickBooks)
+
+    def pay_invoice(
+        self,
+        ref_or_txn_id: str,
+        *,
+        amount: Decimal | str | None = None,
+        txn_date: date | str | None = None,
+        ref_number: str | None = None,
+    ) -> Payment:
+        """Receive a payment for one invoice (default: its open balance), as a user would in QuickBooks."""
+        with self._lock:
+            inv = self._invoices.get(ref_or_txn_id) or self.find_invoice(ref_or_txn_id)
+            if inv is None:
+                raise KeyError(f"no invoice {ref_or_txn_id!r}")
+            paying = Decimal(str(amount)) if amount is not None else inv.balance_remaining
+            if paying <= ZERO or paying > inv.balance_remaining:
+                raise ValueError(f"cannot pay {paying} on a balance of {inv.balance_remaining}")
+            when = date.fromisoformat(txn_date) if isinstance(txn_date, str) else txn_date
+            now = self._now()
+            customer = self._lists[inv.customer_id]
+            deposit = self._find_list(("Account",), "Undeposited Funds")
+            assert deposit is not None
+            pay = Payment(
+                txn_id=self._new_txn_id(),
+                txn_number=self._next_txn_number(),
+                time_created=now,
+                time_modified=now,
+                edit_sequence=self._edit_sequence(),
+                customer_id=customer.list_id,
+                ar_account_id=inv.ar_account_id,
+                deposit_account_id=deposit.list_id,
+                txn_date=when or now.date(),
+                ref_number=ref_number,
+                total_amount=paying,
+                memo=None,
+                payment_method=None,
+                applied=[(inv.txn_id, paying)],
+            )
+            self._payments[pay.txn_id] = pay
+            inv.payments.append((pay.txn_id, paying))
+            inv.time_modified = now
+            inv.edit_sequence = self._edit_sequence()
+            return pay
+
+    def delete_transaction(self, txn_id: str) -> None:
+        """Delete an invoice (without payments) or a payment, as a user would; TxnDeletedQuery then reports it."""
+        with self._lock:
+            now = self._now()
+            if txn_id in self._invoices:
+                inv = self._invoices[txn_id]
+                if inv.payments:
+                    raise ValueError("this invoice has payments applied: delete them first")
+                del self._invoices[txn_id]
+                kind, created, ref = "Invoice", inv.time_created, inv.ref_number
+            elif txn_id in self._payments:
+                pay = self._payments.pop(txn_id)
+                for inv_id, _ in pay.applied:
+                    inv = self._invoices[inv_id]
+                    inv.payments = [(p, a) for p, a in inv.payments if p != txn_id]
+                    inv.time_modified = now
+                    inv.edit_sequence = self._edit_sequence()
+                kind, created, ref = "ReceivePayment", pay.time_created, pay.ref_number or ""
+            else:
+                raise KeyError(f"no transaction {txn_id!r}")
+            self._deleted[txn_id] = {
+                "type": kind,
+                "txn_id": txn_id,
+                "created": created.isoformat(),
+                "deleted": now.isoformat(),
+                "ref": ref,
+            }
+
+    def _txn_deleted_query(self, rq: etree._Element, rs: etree._Element) -> None:
+        types = set(texts(rq, "TxnDelType"))
+        found = [d for d in self._deleted.values() if d["type"] in types]
+        deleted_range = rq.find("DeletedDateRangeFilter")
+        if deleted_range is not None:
+            try:
+                lo, hi = text(deleted_range, "FromDeletedDate"), text(deleted_range, "ToDeletedDate")
+                if lo:
+                    start = _parse_when(lo, end_of_day=False)
+                    found = [d for d in found if datetime.fromisoformat(d["deleted"]) >= start]
+                if hi:
+                    end = _parse_when(hi, end_of_day=True)
+                    found = [d for d in found if datetime.fromisoformat(d["deleted"]) <= end]
+            except ValueError as exc:
+                raise StatusError(3020, f"Invalid date/time value in the deleted date filter: {exc}") from exc
+        if not found:
+            _status(rs, None, NO_MATCH)
+            return
+        for d in sorted(found, key=lambda d: d["deleted"]):
+            ret = sub(rs, "TxnDeletedRet")
+            sub(ret, "TxnDelType", d["type"])
+            sub(ret, "TxnID", d["txn_id"])
+            sub(ret, "TimeCreated", d["created"])
+            sub(ret, "TimeDeleted", d["deleted"])
+            if d["ref"]:
+                sub(ret, "RefNumber", d["ref"])
+
     # ------------------------------------------------------------------ persistence (for the CLI)
 
     def to_json(self) -> str:
@@ -1635,6 +1738,7 @@ class FakeCompany:
                 "invoices": [dump_txn(r) for r in self._invoices.values()],
                 "payments": [dump_txn(r) for r in self._payments.values()],
                 "journals": [dump_txn(r) for r in self._journals.values()],
+                "deleted": list(self._deleted.values()),
                 "data_ext": [[o, n, v] for (o, n), v in self._data_ext.items()],
                 "seq": [self._list_seq, self._txn_seq, self._txn_number, self._line_seq, self._last_edit],
                 "default_sales_tax_item": self.default_sales_tax_item_id,
@@ -1675,6 +1779,7 @@ class FakeCompany:
             raw["lines"] = [JournalLine(**_unjson(ln, JournalLine)) for ln in raw["lines"]]
             je = JournalEntry(**_unjson(raw, JournalEntry))
             company._journals[je.txn_id] = je
+        company._deleted = {d["txn_id"]: d for d in state.get("deleted", [])}
         company._data_ext = {(o, n): v for o, n, v in state["data_ext"]}
         (company._list_seq, company._txn_seq, company._txn_number, company._line_seq, company._last_edit) = state["seq"]
         company.default_sales_tax_item_id = state.get("default_sales_tax_item")

@@ -159,6 +159,74 @@ class QboEmulator:
     def refresh_grace_seconds(self, value: float) -> None:
         self.tokens.refresh_grace_seconds = value
 
+    # ---- admin hooks: what a user does in QuickBooks itself (tests, manual runs; HTTP on loopback only) ------
+    def pay_invoice(
+        self,
+        realm_id: str,
+        invoice_id: str,
+        *,
+        amount: str | None = None,
+        date: str | None = None,
+        reference: str | None = None,
+    ) -> dict[str, Any]:
+        """Receive a payment for an invoice in QuickBooks (default: its whole open balance); returns the Payment."""
+        with self._lock:
+            company = self._companies[realm_id]
+            invoice = api.read(company, "Invoice", invoice_id)
+            paying = amount if amount is not None else str(invoice.get("Balance", 0))
+            body: dict[str, Any] = {
+                "CustomerRef": {"value": invoice["CustomerRef"]["value"]},
+                "TotalAmt": paying,
+                "Line": [{"Amount": paying, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
+            }
+            if date:
+                body["TxnDate"] = date
+            if reference:
+                body["PaymentRefNum"] = reference
+            return api.create(company, "Payment", body)
+
+    def delete_entity(self, realm_id: str, entity: str, entity_id: str) -> dict[str, Any]:
+        """Delete a transaction in QuickBooks (CDC reports it as ``status: Deleted``)."""
+        with self._lock:
+            company = self._companies[realm_id]
+            current = api.read(company, entity, entity_id)
+            return api.delete(company, entity, {"Id": current["Id"], "SyncToken": current["SyncToken"]})
+
+    def void_entity(self, realm_id: str, entity: str, entity_id: str) -> dict[str, Any]:
+        with self._lock:
+            company = self._companies[realm_id]
+            current = api.read(company, entity, entity_id)
+            return api.void(company, entity, {"Id": current["Id"], "SyncToken": current["SyncToken"]})
+
+    def _admin(self, request: Request, parts: list[str]) -> Response:
+        """``POST /admin/{realm}/invoices/{id}/pay`` ``{amount?, date?, reference?}``;
+        ``POST /admin/{realm}/{invoices|payments}/{id}/delete`` and ``…/void``."""
+        if request.remote_addr not in ("127.0.0.1", "::1"):
+            return Response(b"Forbidden", status=403, content_type="text/plain")
+        if request.method != "POST" or len(parts) != 4 or parts[1] not in ("invoices", "payments"):
+            return Response(b"Not Found", status=404, content_type="text/plain")
+        realm, plural, entity_id, action = parts
+        entity = "Invoice" if plural == "invoices" else "Payment"
+        try:
+            body = json.loads(request.get_data() or b"{}")
+            if realm not in self._companies:
+                return self._json({"error": f"no company {realm}"}, 404)
+            if action == "pay" and entity == "Invoice":
+                result = self.pay_invoice(
+                    realm, entity_id, amount=body.get("amount"), date=body.get("date"), reference=body.get("reference")
+                )
+            elif action == "delete":
+                result = self.delete_entity(realm, entity, entity_id)
+            elif action == "void":
+                result = self.void_entity(realm, entity, entity_id)
+            else:
+                return Response(b"Not Found", status=404, content_type="text/plain")
+        except QboFault as fault:
+            return self._json(fault.fault_dict(), fault.status)
+        except ValueError as exc:
+            return self._json({"error": str(exc)}, 400)
+        return self._json({entity: result})
+
     # ---- WSGI -------------------------------------------------------------------------------------------
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -175,6 +243,8 @@ class QboEmulator:
         path = request.path.rstrip("/") or "/"
         if path.startswith("/v3/company/"):
             return self._api(request, path[len("/v3/company/") :].split("/"))
+        if path.startswith("/admin/"):
+            return self._admin(request, path[len("/admin/") :].split("/"))
         if self.faults.latency_seconds > 0:
             time.sleep(self.faults.latency_seconds)
         routes: dict[tuple[str, str], Callable[[Request], Response]] = {

@@ -1,5 +1,5 @@
 """``qbsync`` command line: manage tenants, settings and connectors over the REST API, smoke-test a stack, run a
-schedule once.
+schedule once, look at and redrive the transfer dead-letter queue.
 
 It talks to the local stack (default ``http://127.0.0.1:8000``) or a deployed stack: ``--url`` / ``QBSYNC_URL``,
 ``--key`` / ``QBSYNC_API_KEY`` (tenant), ``--admin-key`` / ``QBSYNC_ADMIN_KEY`` (admin).
@@ -21,6 +21,9 @@ from qbsync.settings import LOCAL_ADMIN_KEY
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 LOCAL_ENV_FILE = Path(".qbsync") / "local-env.json"
+
+
+SCHEDULE_ALIASES = {"reconcile": "reconciler", "sweep": "job_sweeper", "refresh-tokens": "token_refresher"}
 
 
 class CliError(Exception):
@@ -124,11 +127,10 @@ def run_schedule(name: str) -> dict[str, Any]:
     ``.qbsync/local-env.json`` for whatever the environment does not set."""
     from qbsync.schedules import SCHEDULES
 
+    name = SCHEDULE_ALIASES.get(name, name)
     if name not in SCHEDULES:
         raise CliError(f"unknown schedule {name!r}; choose from {', '.join(sorted(SCHEDULES))}")
-    if LOCAL_ENV_FILE.exists():
-        for key, value in json.loads(LOCAL_ENV_FILE.read_text()).items():
-            os.environ.setdefault(key, value)
+    _load_local_env()
     from qbsync.entrypoints import scheduled_handler
     from qbsync.lambda_context import lambda_context
 
@@ -145,6 +147,29 @@ def save_qwc(client: Client, connector_id: str, output: str | None) -> dict[str,
     path = Path(output or f"{connector_id}.qwc")
     path.write_text(document, encoding="utf-8")
     return {"written": str(path), "app_url": app_url}
+
+
+def _load_local_env() -> None:
+    """Next to a running ``make run``, fill what the environment does not set from the stack's settings."""
+    if LOCAL_ENV_FILE.exists():
+        for key, value in json.loads(LOCAL_ENV_FILE.read_text()).items():
+            os.environ.setdefault(key, value)
+
+
+def dead_letters(args: argparse.Namespace) -> dict[str, Any]:
+    """``dlq list|redrive`` against the transfer dead-letter queue of this environment's stack (AWS directly)."""
+    _load_local_env()
+    from qbsync.deadletters import DeadLetterQueue
+    from qbsync.errors import QbsyncError
+    from qbsync.settings import Settings
+
+    try:
+        queue = DeadLetterQueue(Settings.from_env())
+        if args.action == "list":
+            return queue.peek(limit=args.limit)
+        return queue.redrive(limit=args.limit, message_ids=args.message_id or ())
+    except QbsyncError as exc:
+        raise CliError(exc.detail) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,10 +236,21 @@ def build_parser() -> argparse.ArgumentParser:
     smoke = sub.add_parser("smoke", help="end-to-end check of a (deployed) stack over HTTP (admin key)")
     smoke.add_argument("--keep", action="store_true", help="leave the smoke tenant active (default: deactivate it)")
 
-    run = sub.add_parser("run-schedule", help="run a scheduled handler once (reconciler, token_refresher, job_sweeper)")
+    run = sub.add_parser(
+        "run-schedule",
+        help="run a scheduled handler once (reconciler|reconcile, token_refresher, job_sweeper|sweep)",
+    )
     run.add_argument("name")
 
     sub.add_parser("health", help="check that the API answers")
+
+    dlq = sub.add_parser("dlq", help="the transfer dead-letter queue: list, or redrive to the transfer queue")
+    dsub = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dlist = dsub.add_parser("list", help="show parked messages (left in place; FIFO: the head of each group)")
+    dlist.add_argument("--limit", type=int, default=50)
+    redrive = dsub.add_parser("redrive", help="send parked messages back to the transfer queue, in their groups")
+    redrive.add_argument("--limit", type=int, default=100)
+    redrive.add_argument("--message-id", action="append", help="only this message (repeatable)")
 
     sim = sub.add_parser(
         "wc-sim",
@@ -330,6 +366,10 @@ def dispatch(args: argparse.Namespace, client: Client) -> Any:
         return report
     if args.command == "run-schedule":
         return run_schedule(args.name)
+    if args.command == "dlq":
+        if args.limit < 1 or args.limit > 10_000:
+            raise CliError("--limit must be between 1 and 10000")
+        return dead_letters(args)
     if args.command == "health":
         response = requests.get(client.url + "/health", timeout=client.timeout)
         return response.json()

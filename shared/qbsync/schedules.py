@@ -64,8 +64,22 @@ def dead_letter_depth(settings: Settings) -> int | None:
 # token refresh, stuck-job recovery) plugs in here as the QBO/QBD and reconciliation issues land.
 
 
+RECONCILE_BUDGET_SECONDS = 240  # of the reconciler's 300 s timeout; companies not reached wait for the next run
+
+
 def reconcile_job(store: Store, settings: Settings) -> Job:
-    return lambda: {"active_tenants": count_active_tenants(store)}
+    """Paid status, payments and drift back from QuickBooks (R1, R2): every connected QuickBooks Online company
+    from its watermark, and a reconcile queued on every Web Connector connector (read at its next conversation)."""
+
+    def job() -> dict[str, Any]:
+        from qbsync.api.services import Services
+
+        services = Services.build(settings, store)
+        outcome = services.reconciler.run_all(deadline=time.monotonic() + RECONCILE_BUDGET_SECONDS)
+        desktop = services.desktop_reconciler.enqueue_all()
+        return {"active_tenants": count_active_tenants(store), **outcome, **desktop}
+
+    return job
 
 
 DAY = 86_400
@@ -74,7 +88,8 @@ HARD_EXPIRY_WARNINGS = ((30, "hard_expiry_30d"), (7, "hard_expiry_7d"))
 
 
 def token_refresh_job(store: Store, settings: Settings) -> Job:
-    """Keep idle QuickBooks Online connections alive and warn before Intuit's 5-year hard expiry (C5, R3)."""
+    """Keep idle QuickBooks Online connections alive and warn before Intuit's 5-year hard expiry (C5, R3), then
+    check every connection's health (:mod:`qbsync.health`)."""
 
     def job() -> dict[str, Any]:
         from qbsync.api.services import Services
@@ -101,7 +116,14 @@ def token_refresh_job(store: Store, settings: Settings) -> Job:
             cursor = page.cursor
             if cursor is None:
                 break
-        return outcome
+        from qbsync.health import ConnectionHealth
+
+        health = ConnectionHealth(
+            store,
+            services.events,
+            lambda realm, tenant_id: services.qbo.company_reader(realm, services.tokens.token_source(tenant_id)),
+        )
+        return {**outcome, **health.check_all()}
 
     return job
 
@@ -132,9 +154,15 @@ def warn_before_hard_expiry(services: Any, tenant_id: str, now: float) -> int:
 
 
 def sweep_job(store: Store, settings: Settings) -> Job:
+    """Stuck connector jobs (verified in QuickBooks before any resend) and the dead-letter queue's depth (R4)."""
+
     def job() -> dict[str, Any]:
+        from qbsync.qbwc.sweeper import StuckJobSweeper
+
+        stuck = StuckJobSweeper(store).sweep()
         depth = dead_letter_depth(settings)
-        return {"dead_letter_messages": depth} if depth is not None else {"dead_letter_queue": "not configured"}
+        dead = {"dead_letter_messages": depth} if depth is not None else {"dead_letter_queue": "not configured"}
+        return {**stuck, **dead}
 
     return job
 

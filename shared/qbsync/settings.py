@@ -82,6 +82,8 @@ class Settings:
     qbo_redirect_uri: str | None = None
     qbo_environment: str = "sandbox"
     qbo_api_base_url: str | None = None
+    qbo_webhook_verifier_token: str | None = field(default=None, repr=False)
+    qbo_webhook_verifier_token_arn: str | None = None
     public_base_url: str | None = None
     console_origins: tuple[str, ...] = ()
     """Browser origins of an admin console allowed to call the API (deployed: the ConsoleOrigins parameter)."""
@@ -118,6 +120,8 @@ class Settings:
             qbo_redirect_uri=_opt(env, "QBO_REDIRECT_URI"),
             qbo_environment=(env.get("QBO_ENVIRONMENT") or "sandbox").strip(),
             qbo_api_base_url=_opt(env, "QBO_API_BASE_URL"),
+            qbo_webhook_verifier_token=_opt(env, "QBO_WEBHOOK_VERIFIER_TOKEN"),
+            qbo_webhook_verifier_token_arn=_opt(env, "QBO_WEBHOOK_VERIFIER_TOKEN_ARN"),
             public_base_url=_opt(env, "QBSYNC_PUBLIC_URL"),
             console_origins=parse_origins(env.get("QBSYNC_CONSOLE_ORIGINS", "")),
             max_body_bytes=_int(env, "QBSYNC_MAX_BODY_BYTES", 2 * 1024 * 1024),

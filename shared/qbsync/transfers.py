@@ -89,9 +89,31 @@ def get_dispatcher() -> TransferDispatcher:
             outcome["released"] = services.issues.release_on_connect(message.tenant_id)
             return outcome
 
+        def reconcile(message: TransferMessage, meta: MessageMeta) -> dict[str, Any] | None:
+            from qbsync.qbo.errors import QboError
+            from qbsync.qbo.tokens import NeedsReauth, NotConnected
+
+            realm = str(message.payload.get("realm_id", ""))
+            entities = message.payload.get("entities") or []
+            if not realm or not isinstance(entities, list):
+                raise PoisonMessage("A reconcile message needs realm_id and a list of entities.")
+            services = get_services()
+            tenant = services.store.tenants.get(message.tenant_id)
+            if tenant is None or not tenant.is_active:
+                return {"skipped": "tenant inactive"}
+            try:
+                return services.reconciler.reconcile_entities(message.tenant_id, realm, entities).as_dict()
+            except (NeedsReauth, NotConnected):
+                return {"skipped": "reconnect"}  # the scheduled run catches up from its watermark afterwards
+            except QboError as exc:
+                if exc.retryable:
+                    raise  # throttled / unavailable: SQS brings the message back
+                return {"failed": exc.code}  # the scheduled run reads the same changes again
+
         dispatcher = TransferDispatcher()
         dispatcher.register(INITIAL_IMPORT, initial_import)
         dispatcher.register(IMPORT_READY, lambda message, meta: get_services().sync.import_ready(message, meta))
+        dispatcher.register("reconcile.qbo", reconcile)  # queued by POST /qbo/webhooks
         for kind in ("customers", "items", "invoices", "payments"):
             dispatcher.register(f"sync.{kind}", lambda message, meta: get_services().sync.handle(message, meta))
         _dispatcher = dispatcher

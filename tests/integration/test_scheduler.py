@@ -25,10 +25,14 @@ def resources() -> Iterator[LocalResources]:
 
 def _template_rates() -> dict[str, int]:
     rates: dict[str, int] = {}
-    for logical_id, resource in resources_of_type(load_template(), "AWS::Serverless::Function").items():
+    template = load_template()
+    for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
         for event in (resource["Properties"].get("Events") or {}).values():
             if event["Type"] == "Schedule":
-                rate = parse_rate(event["Properties"]["Schedule"])
+                expression = event["Properties"]["Schedule"]
+                if isinstance(expression, dict):  # !Ref to a parameter (e.g. ReconcileRate): its default
+                    expression = template["Parameters"][expression["Ref"]]["Default"]
+                rate = parse_rate(expression)
                 assert rate is not None
                 rates[logical_id] = rate
     return rates

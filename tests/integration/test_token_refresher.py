@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
+from infra.dynamo_table import create_table_from_template
 from infra.qbo_emulator import QboEmulator
 from qbsync import aws
 from qbsync.events import MemoryPublisher
@@ -30,6 +31,8 @@ def emulator() -> Iterator[QboEmulator]:
 def settings(emulator: QboEmulator) -> Iterator[Settings]:
     with mock_aws():
         key = aws.client("kms", Settings()).create_key()["KeyMetadata"]["KeyId"]
+        # The health check reads CompanyInfo through the deployed client, whose per-realm limiter is DynamoDB.
+        create_table_from_template(aws.client("dynamodb", Settings()), "qbsync")
         yield Settings(
             stage="test",
             kms_key_id=key,
@@ -81,14 +84,30 @@ def test_idle_connections_are_kept_alive_and_warned_once(settings: Settings, emu
     connect(store, settings, emulator, "t_idle", refresh_in_days=10, hard_in_days=None)
     connect(store, settings, emulator, "t_ending", refresh_in_days=95, hard_in_days=20)
     first = token_refresh_job(store, settings)()
-    assert first == {"connections": 2, "refreshed": 1, "needs_reauth": 0, "warnings": 1}
+    assert first == {
+        "connections": 2,
+        "refreshed": 1,
+        "needs_reauth": 0,
+        "warnings": 1,
+        "health_checked": 2,  # both companies read (CompanyInfo) and fine
+        "qbo_unhealthy": 0,
+        "connectors_stale": 0,
+    }
     idle = store.qbo.get("t_idle")
     assert idle is not None and idle.tokens_version == 2 and idle.refresh_expires_at > time.time() + 90 * DAY
     ending = store.qbo.get("t_ending")
     assert ending is not None and ending.warnings_sent == ["hard_expiry_30d"] and ending.tokens_version == 1
     assert [r["outcome"] for r in emulator.token_requests if r["grant_type"] == "refresh_token"] == ["ok"]
     second = token_refresh_job(store, settings)()
-    assert second == {"connections": 2, "refreshed": 0, "needs_reauth": 0, "warnings": 0}
+    assert second == {
+        "connections": 2,
+        "refreshed": 0,
+        "needs_reauth": 0,
+        "warnings": 0,
+        "health_checked": 0,  # checked recently: no metered read this time
+        "qbo_unhealthy": 0,
+        "connectors_stale": 0,
+    }
 
 
 def test_a_refused_refresh_token_moves_the_connection_to_needs_reauth(

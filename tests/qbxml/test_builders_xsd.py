@@ -34,6 +34,8 @@ from qbsync.qbxml import (
     build_journal_entry_add,
     build_message_set,
     build_receive_payment_add,
+    build_receive_payment_query,
+    build_txn_deleted_query,
     estimate_batch,
     estimate_response_bytes,
 )
@@ -285,6 +287,22 @@ CASES: dict[str, Callable[[], etree._Element]] = {
     "receive_payment_auto_apply": lambda: build_receive_payment_add(
         "rp-auto", ReceivePayment(customer=Ref(list_id="8-1"), total_amount=Decimal("10"), auto_apply=True)
     ),
+    "receive_payment_query_modified": lambda: build_receive_payment_query(
+        "rpq-mod",
+        max_returned=100,
+        modified_from=AWARE,
+        customer=Ref(list_id="80000001-1"),
+        iterator="Start",
+        include_ret_elements=["TxnID", "TxnDate", "TotalAmount", "AppliedToTxnRet"],
+    ),
+    "receive_payment_query_txn_dates": lambda: build_receive_payment_query(
+        "rpq-dates", txn_date_from=date(2024, 1, 5), txn_date_to=date(2024, 1, 5), customer="Bob"
+    ),
+    "receive_payment_query_txn_ids": lambda: build_receive_payment_query("rpq-ids", txn_ids=["1A-1234567890"]),
+    "txn_deleted_query_range": lambda: build_txn_deleted_query(
+        "tdq", ["Invoice", "ReceivePayment"], deleted_from=AWARE, deleted_to=datetime(2024, 2, 1, 0, 0)
+    ),
+    "txn_deleted_query_min": lambda: build_txn_deleted_query("tdq-min", ["Invoice"]),
     "journal_entry_max": lambda: build_journal_entry_add("je-max", MAX_JOURNAL, include_ret_elements=["TxnID"]),
     "journal_entry_min": lambda: build_journal_entry_add(
         "je-min",

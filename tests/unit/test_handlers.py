@@ -122,7 +122,8 @@ def test_scheduled_handlers_visit_active_tenants_and_record_each_run(folder: str
     handler = load_function_module(folder).handler
     first = handler(scheduled_event(), lambda_context(folder, 120))
     second = handler(scheduled_event(), lambda_context(folder, 120))
-    assert first == {"schedule": folder, "run": 1, "ok": True, "active_tenants": 2}
+    assert first["schedule"] == folder and first["run"] == 1 and first["ok"] is True
+    assert first["active_tenants"] == 2 and first["qbo_companies"] == 0  # nobody connected QuickBooks Online
     assert second["run"] == 2
     run = store.schedule_runs.get(folder)
     assert run is not None and run.runs == 2 and run.last_finished_at and run.last_outcome["ok"] is True

@@ -29,7 +29,8 @@ FUNCTION_ROLES = {
 # transfers; the worker consumes and re-queues; the sweeper only reads the dead-letter depth.
 COMMON = {"Table", "EventBus"}
 EXPECTED_RESOURCES = {
-    "ApiFunction": COMMON | {"ApiLogGroup", "TransferQueue", "TokenKey", "AdminKeySecret", "QboClientSecret"},
+    "ApiFunction": COMMON
+    | {"ApiLogGroup", "TransferQueue", "TokenKey", "AdminKeySecret", "QboClientSecret", "QboWebhookVerifierToken"},
     "TransferWorkerFunction": COMMON | {"TransferWorkerLogGroup", "TransferQueue", "TokenKey", "QboClientSecret"},
     "ReconcilerFunction": COMMON | {"ReconcilerLogGroup", "TransferQueue", "TokenKey", "QboClientSecret"},
     "TokenRefresherFunction": COMMON | {"TokenRefresherLogGroup", "TokenKey", "QboClientSecret"},

@@ -2,9 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from qbsync.models import TenantCreated, TenantList, TenantView
-from qbsync.store.ports import Page, Tenant
+from qbsync.store.ports import Page, SyncRecord, Tenant
+from qbsync.sync.ingest import RecordView, record_view
 from qbsync.tenancy import CreatedTenant, settings_of
+
+
+class PaymentView(RecordView):
+    """A payment's sync state and what the reconciler last saw of it in QuickBooks."""
+
+    drift: dict[str, Any] | None = None  # {"code": "deleted", "message", "detected_at"}
+    reconciled_at: str | None = None
+
+
+class InvoiceView(PaymentView):
+    """An invoice's sync state plus its QuickBooks balance and paid status (R1, R2). ``paid`` is null until the
+    reconciler has looked at it."""
+
+    balance: str | None = None
+    quickbooks_total: str | None = None
+    paid: bool | None = None
+    paid_date: str | None = None
+    payments: list[dict[str, Any]] = []  # {"quickbooks_id", "date", "amount", "origin": qbsync|quickbooks, "id"?}
+
+
+def payment_view(record: SyncRecord) -> PaymentView:
+    seen = record.reconciliation or {}
+    return PaymentView(
+        **record_view(record).model_dump(), drift=seen.get("drift"), reconciled_at=seen.get("checked_at")
+    )
+
+
+def invoice_view(record: SyncRecord) -> InvoiceView:
+    seen = record.reconciliation or {}
+    return InvoiceView(
+        **payment_view(record).model_dump(),
+        balance=seen.get("balance"),
+        quickbooks_total=seen.get("total"),
+        paid=seen.get("paid"),
+        paid_date=seen.get("paid_date"),
+        payments=list(seen.get("payments") or []),
+    )
 
 
 def tenant_view(tenant: Tenant) -> TenantView:

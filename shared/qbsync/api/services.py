@@ -11,6 +11,7 @@ from qbsync.qbo.company import company_reader
 from qbsync.qbo.connection import QboConnectionService
 from qbsync.qbo.oauth import OAuthProvider
 from qbsync.qbo.tokens import KmsTokenCipher, TokenCipher, TokenManager
+from qbsync.qbo.webhooks import WebhookService
 from qbsync.qbwc.jobs import JobService
 from qbsync.qbwc.service import WebConnectorSession
 from qbsync.queue import SqsTransferQueue, TransferQueue
@@ -18,6 +19,8 @@ from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
 from qbsync.sync.ingest import BulkSyncService, IngestService, IssueService
+from qbsync.sync.reconcile import QboReconciler
+from qbsync.sync.reconcile_desktop import DesktopReconciler
 from qbsync.sync.worker import SyncWorker
 from qbsync.tenancy import AdminAuthenticator, TenantService
 
@@ -38,6 +41,9 @@ class Services:
     issues: IssueService
     sync: SyncWorker
     bulk: BulkSyncService
+    webhooks: WebhookService
+    reconciler: QboReconciler
+    desktop_reconciler: DesktopReconciler
 
     @classmethod
     def build(
@@ -59,6 +65,7 @@ class Services:
         ingest = IngestService(store, queue)
         issues = IssueService(store, ingest)
         sync = SyncWorker(store, tokens, issues, events, settings, jobs=JobService(store))
+        desktop_reconciler = DesktopReconciler(store, events, JobService(store))
         return cls(
             settings=settings,
             store=store,
@@ -71,6 +78,7 @@ class Services:
                 connectors,
                 on_job_finished=lambda job: sync.job_finished(job),
                 on_page=lambda job, rets: sync.matcher.on_page(job, rets),
+                on_query_result=desktop_reconciler.on_query_result,
             ),
             tokens=tokens,
             qbo=qbo,
@@ -79,6 +87,9 @@ class Services:
             issues=issues,
             sync=sync,
             bulk=BulkSyncService(store, ingest),
+            webhooks=WebhookService(store, queue, settings),
+            reconciler=QboReconciler(store, tokens, events, settings),
+            desktop_reconciler=desktop_reconciler,
         )
 
 

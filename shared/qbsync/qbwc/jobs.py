@@ -37,6 +37,8 @@ from qbsync.qbxml import (
     build_item_query,
     build_journal_entry_add,
     build_receive_payment_add,
+    build_receive_payment_query,
+    build_txn_deleted_query,
 )
 from qbsync.qbxml.builders import IteratorMode
 from qbsync.qbxml.versions import PREFERRED_VERSION, QbxmlVersion
@@ -98,6 +100,22 @@ class Lookup:
     """Read one list object or transaction by id (its current EditSequence, before a mod)."""
 
     id: str
+
+
+@dataclass(frozen=True)
+class ReceivePaymentQuery:
+    """Read payments changed since ``modified_from`` (each with the invoices it pays), a page at a time."""
+
+    max_returned: int = MAX_QUERY_PAGE
+    modified_from: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TxnDeletedQuery:
+    """Transactions of these types deleted since ``deleted_from`` (one answer, no iterator)."""
+
+    types: tuple[str, ...] = ("Invoice", "ReceivePayment")
+    deleted_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +241,24 @@ JOB_KINDS: dict[str, JobKind] = {
                 iterator=mode,
                 iterator_id=iid,
             ),
+        ),
+        # Reconciliation (R1, R2): paid status, payments and deletions back from the company file.
+        JobKind(
+            "receive_payment_query",
+            "payments",
+            ReceivePaymentQuery,
+            None,
+            "txn_id",
+            build_query=lambda r, q, v, mode, iid: build_receive_payment_query(
+                r, max_returned=q.max_returned, modified_from=q.modified_from, iterator=mode, iterator_id=iid
+            ),
+        ),
+        JobKind(
+            "txn_deleted_query",
+            "invoices",
+            TxnDeletedQuery,
+            lambda r, q, v: build_txn_deleted_query(r, list(q.types), deleted_from=q.deleted_from),
+            "txn_id",
         ),
     )
 }

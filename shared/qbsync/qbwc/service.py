@@ -27,6 +27,7 @@ from qbsync.clock import Clock, SystemClock, iso
 from qbsync.connectors import MAX_CONVERSATIONS, ConnectorService
 from qbsync.errors import ConcurrentModification, QbsyncError
 from qbsync.observability import get_logger
+from qbsync.qbwc import recovery
 from qbsync.qbwc.jobs import job_kind
 from qbsync.qbxml import (
     QbxmlParseError,
@@ -85,6 +86,7 @@ class WebConnectorSession:
         epoch: Callable[[], float] = time.time,
         on_job_finished: Callable[[Job], None] | None = None,
         on_page: Callable[[Job, tuple[RetRecord, ...]], None] | None = None,
+        on_query_result: Callable[[Job, QbxmlResult], None] | None = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
@@ -93,6 +95,7 @@ class WebConnectorSession:
         self.epoch = epoch
         self.on_job_finished = on_job_finished
         self.on_page = on_page
+        self.on_query_result = on_query_result  # every answer (page) of a query job: reconciliation reads it
         self.log = get_logger()
 
     # --- handshake ------------------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ class WebConnectorSession:
         if not jobs:
             return ""
         message_set_id = secrets.token_hex(16)
-        requests = [job_kind(job.kind).build(job, version, session.ticket_hash) for job in jobs]
+        requests = [_build(job, version, session.ticket_hash) for job in jobs]
         document = build_message_set(
             requests, version=version, new_message_set_id=message_set_id, old_message_set_id=old_message_set
         )
@@ -389,7 +392,7 @@ class WebConnectorSession:
                 continue
             if waiting:
                 continue
-            request = job_kind(job.kind).build(job, QbxmlVersion(13, 0), session)
+            request = _build(job, QbxmlVersion(13, 0), session)
             estimate = estimate_batch([*requests, request])
             if batch and (
                 estimate.request_bytes > self.limits.max_request_bytes
@@ -428,6 +431,15 @@ class WebConnectorSession:
             "severity": result.status_severity,
             "message": result.status_message,
         }
+        if recovery.needs_verify(job):
+            return self._apply_verification(job, result, details)
+        if self.on_query_result is not None and job.kind.endswith("_query") and result.ok:
+            try:
+                self.on_query_result(job, result)
+            except Exception:
+                self.log.exception(
+                    "reading a query's answer failed", extra={"connector_id": job.connector_id, "seq": job.seq}
+                )
         kind = job_kind(job.kind)
         if kind.iterates and (result.ok or result.status_code == ITERATOR_INVALID):
             return self._apply_page(job, result, details, session)
@@ -457,6 +469,23 @@ class WebConnectorSession:
             self._save_job(replace(job, status="blocked", result=details, updated_at=now))
             return "blocked"
         self._save_job(replace(job, status="error", result=details, updated_at=now))
+        return "error"
+
+    def _apply_verification(self, job: Job, result: QbxmlResult, details: dict[str, Any]) -> str:
+        """The answer to a verification query (see :mod:`qbsync.qbwc.recovery`): done, write now, or ask a person."""
+        now = iso(self.clock.now())
+        if not result.ok:
+            return self._retry_or_fail(job, f"Could not check QuickBooks for a lost request: {result.status_message}")
+        found = recovery.verdict(job, result)
+        if found.outcome == "found":
+            done = {"status_code": 0, "severity": "Info", "message": "Status OK", **found.ids, "recovered": True}
+            self._save_job(replace(job, status="done", result=done, updated_at=now))
+            return "done"
+        if found.outcome == "absent":  # it never reached QuickBooks: the write goes in the next round trip
+            self._save_job(replace(job, status="queued", message_set_id=None, result={}, updated_at=now))
+            return "queued"
+        failed = {**details, "status_code": "lost_response_ambiguous", "message": found.message}
+        self._save_job(replace(job, status="error", result=failed, updated_at=now))
         return "error"
 
     def _apply_page(self, job: Job, result: QbxmlResult, details: dict[str, Any], session: str) -> str:
@@ -559,6 +588,13 @@ class WebConnectorSession:
             )
 
         self.connectors.modify(connector.tenant_id, connector.connector_id, finish)
+
+
+def _build(job: Job, version: QbxmlVersion, session: str) -> etree._Element:
+    """The job's request, or the query verifying it when its response was lost in an expired conversation."""
+    if recovery.needs_verify(job):
+        return recovery.verify_request(job)
+    return job_kind(job.kind).build(job, version, session)
 
 
 def conversation_status(ticket: Ticket) -> str:

@@ -23,6 +23,8 @@ from qbsync.qbxml.builders import (
     build_item_query,
     build_journal_entry_add,
     build_receive_payment_add,
+    build_receive_payment_query,
+    build_txn_deleted_query,
 )
 from qbsync.qbxml.errors import QbxmlError, QbxmlFieldError, QbxmlParseError, UnsupportedQbxmlVersion
 from qbsync.qbxml.messages import (
@@ -101,6 +103,8 @@ __all__ = [
     "build_journal_entry_add",
     "build_message_set",
     "build_receive_payment_add",
+    "build_receive_payment_query",
+    "build_txn_deleted_query",
     "classify_status",
     "estimate_batch",
     "estimate_request_bytes",

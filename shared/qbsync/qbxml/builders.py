@@ -579,6 +579,89 @@ def build_invoice_query(
 # --------------------------------------------------------------------------------------------------- payments
 
 
+TXN_DEL_TYPES = ("Invoice", "ReceivePayment", "JournalEntry", "CreditMemo", "SalesReceipt")
+
+
+def build_txn_deleted_query(
+    request_id: str,
+    types: Sequence[str],
+    *,
+    deleted_from: datetime | None = None,
+    deleted_to: datetime | None = None,
+) -> etree._Element:
+    """TxnDeletedQuery: transactions of ``types`` deleted (in the range) — how Desktop reports deletions. QuickBooks
+    keeps these records for a limited time only; run it at least every few days."""
+    if not types:
+        raise QbxmlFieldError("TxnDelType", "give at least one transaction type")
+    rq = _rq("TxnDeletedQueryRq", request_id)
+    for kind in types:
+        if kind not in TXN_DEL_TYPES:
+            raise QbxmlFieldError("TxnDelType", f"{kind!r} is not one of {', '.join(TXN_DEL_TYPES)}")
+        _el(rq, "TxnDelType", kind)
+    if deleted_from is not None or deleted_to is not None:
+        node = _el(rq, "DeletedDateRangeFilter")
+        if deleted_from is not None:
+            _el(node, "FromDeletedDate", format_datetime("FromDeletedDate", deleted_from))
+        if deleted_to is not None:
+            _el(node, "ToDeletedDate", format_datetime("ToDeletedDate", deleted_to))
+    return rq
+
+
+def build_receive_payment_query(
+    request_id: str,
+    *,
+    txn_ids: Sequence[str] = (),
+    ref_numbers: Sequence[str] = (),
+    max_returned: int | None = None,
+    modified_from: datetime | None = None,
+    modified_to: datetime | None = None,
+    txn_date_from: date | None = None,
+    txn_date_to: date | None = None,
+    customer: RefLike | None = None,
+    include_line_items: bool | None = None,
+    iterator: IteratorMode | None = None,
+    iterator_id: str | None = None,
+    include_ret_elements: Sequence[str] = (),
+    owner_ids: Sequence[str] = (),
+) -> etree._Element:
+    """ReceivePaymentQuery (the ``TxnQuery`` group) by TxnID(s) | RefNumber(s) | filters (modified range *or*
+    txn-date range, customer). Each ReceivePaymentRet lists the invoices it pays (``AppliedToTxnRet``)."""
+    filters = any(
+        v is not None for v in (max_returned, modified_from, modified_to, txn_date_from, txn_date_to, customer)
+    )
+    _one_selector(TxnID=list(txn_ids), RefNumber=list(ref_numbers), filters=filters)
+    modified = modified_from is not None or modified_to is not None
+    _one_selector(
+        ModifiedDateRangeFilter=modified, TxnDateRangeFilter=txn_date_from is not None or txn_date_to is not None
+    )
+    rq = _rq("ReceivePaymentQueryRq", request_id, **_iterator_attrs(iterator, iterator_id))
+    for txn_id in txn_ids:
+        _el(rq, "TxnID", check_id("TxnID", txn_id))
+    for ref in ref_numbers:
+        _text(rq, "RefNumber", ref, 20)
+    _max_returned(rq, max_returned)
+    if modified:
+        node = _el(rq, "ModifiedDateRangeFilter")
+        if modified_from is not None:
+            _el(node, "FromModifiedDate", format_datetime("FromModifiedDate", modified_from))
+        if modified_to is not None:
+            _el(node, "ToModifiedDate", format_datetime("ToModifiedDate", modified_to))
+    elif txn_date_from is not None or txn_date_to is not None:
+        node = _el(rq, "TxnDateRangeFilter")
+        _date(node, "FromTxnDate", txn_date_from, path="TxnDateRangeFilter/")
+        _date(node, "ToTxnDate", txn_date_to, path="TxnDateRangeFilter/")
+    if customer is not None:
+        entity = Ref(full_name=customer) if isinstance(customer, str) else customer
+        node = _el(rq, "EntityFilter")
+        if entity.list_id:
+            _el(node, "ListID", check_id("EntityFilter/ListID", entity.list_id))
+        else:
+            _text(node, "FullName", entity.full_name, 209, path="EntityFilter/")
+    _bool(rq, "IncludeLineItems", include_line_items)
+    _tail(rq, include_ret_elements, owner_ids)
+    return rq
+
+
 def build_receive_payment_add(
     request_id: str,
     payment: ReceivePayment,

@@ -1068,6 +1068,38 @@ class DynamoMatchIndex(_DynamoBase):
         return True
 
 
+class DynamoReconcileState(_DynamoBase):
+    def claim_event(self, event_hash: str, *, now: int, expires_at: int) -> bool:
+        item = _key(keys.webhook_event_key(event_hash))
+        item.update({"entity": _s("webhook_event"), keys.TTL_ATTRIBUTE: _n(expires_at)})
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item,
+                # TTL deletes lazily: an expired claim still in the table counts as absent.
+                ConditionExpression="attribute_not_exists(PK) OR #ttl <= :now",
+                ExpressionAttributeNames={"#ttl": keys.TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":now": _n(now)},
+            )
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def release_event(self, event_hash: str) -> None:
+        self._db.delete_item(TableName=self._table, Key=_key(keys.webhook_event_key(event_hash)))
+
+    def get(self, tenant_id: str, target: str) -> dict[str, Any] | None:
+        item = self._get(keys.reconcile_state_key(tenant_id, target))
+        return None if item is None else _dict(item, "doc")
+
+    def put(self, tenant_id: str, target: str, state: dict[str, Any]) -> None:
+        item = _key(keys.reconcile_state_key(tenant_id, target))
+        item.update({"entity": _s("reconcile_state"), "doc": _s(_json(state))})
+        self._db.put_item(TableName=self._table, Item=item)
+
+
 class DynamoStore:
     """The DynamoDB-backed :class:`~qbsync.store.ports.Store`. Cheap to build; no AWS call until first use."""
 
@@ -1082,10 +1114,15 @@ class DynamoStore:
         self._qbo = DynamoQboConnections(self.settings, client)
         self._records = DynamoSyncRecords(self.settings, client)
         self._matches = DynamoMatchIndex(self.settings, client)
+        self._reconcile = DynamoReconcileState(self.settings, client)
 
     @property
     def matches(self) -> DynamoMatchIndex:
         return self._matches
+
+    @property
+    def reconcile(self) -> DynamoReconcileState:
+        return self._reconcile
 
     @property
     def records(self) -> DynamoSyncRecords:
@@ -1124,6 +1161,7 @@ __all__ = [
     "DynamoConnectorRepository",
     "DynamoJobQueue",
     "DynamoQboConnections",
+    "DynamoReconcileState",
     "DynamoScheduleRunRepository",
     "DynamoStore",
     "DynamoSyncRecords",

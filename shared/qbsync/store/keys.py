@@ -27,6 +27,8 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | job seq    | `CONN#<connector_id>`   | `JOBSEQ` | -         | -                          | `next`, `low`      |
 | link       | `LINK#...`              | reserved | reserved  | reserved                   | later issue        |
 | ticket     | `TICKET#<sha256>`       | `META`   | -         | -                          | TTL `expires_at`   |
+| webhook id | `WEBHOOK#<sha256>`      | `META`   | -         | -                          | TTL, dedupe        |
+| reconcile  | `TENANT#<tenant_id>`    | `RECON#<target>` | - | -                          | JSON `doc`         |
 | transfer   | `XFER#...`              | reserved | reserved  | reserved                   | later issue        |
 
 Rules:
@@ -254,6 +256,16 @@ def job_sequence_key(connector_id: str) -> KeyDict:
 
 def ticket_key(ticket_hash: str) -> KeyDict:
     return {"PK": TICKET_PREFIX + _part(ticket_hash, "ticket hash"), "SK": META}
+
+
+def webhook_event_key(event_hash: str) -> KeyDict:
+    """A QuickBooks Online webhook event already received (dedupe; removed by TTL)."""
+    return {"PK": "WEBHOOK#" + _part(event_hash, "event hash"), "SK": META}
+
+
+def reconcile_state_key(tenant_id: str, target: str) -> KeyDict:
+    """The reconciler's watermark for one QuickBooks company of a tenant (``qbo:<realm>`` / ``qbd:<connector>``)."""
+    return {"PK": tenant_pk(tenant_id), "SK": "RECON#" + _part(target, "target")}
 
 
 def encode_cursor(key: KeyDict) -> str:

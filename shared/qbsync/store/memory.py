@@ -79,6 +79,8 @@ class _Tables:
         self.matches: dict[str, dict[tuple[str, str, str, str], MatchEntry]] = {}  # scope -> entries
         self.match_status: dict[str, str] = {}  # scope -> json
         self.waits: dict[tuple[str, RecordRef], dict[RecordRef, None]] = {}  # (tenant, dependency) -> waiters
+        self.webhook_events: dict[str, int] = {}  # event hash -> expires_at
+        self.reconcile: dict[tuple[str, str], str] = {}  # (tenant, target) -> json
 
 
 class MemoryTenantRepository:
@@ -552,6 +554,33 @@ class MemoryMatchIndex:
         return True
 
 
+class MemoryReconcileState:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def claim_event(self, event_hash: str, *, now: int, expires_at: int) -> bool:
+        with self._t.lock:
+            current = self._t.webhook_events.get(event_hash)
+            if current is not None and current > now:
+                return False
+            self._t.webhook_events[event_hash] = expires_at
+            return True
+
+    def release_event(self, event_hash: str) -> None:
+        with self._t.lock:
+            self._t.webhook_events.pop(event_hash, None)
+
+    def get(self, tenant_id: str, target: str) -> dict[str, Any] | None:
+        with self._t.lock:
+            raw = self._t.reconcile.get((tenant_id, target))
+        return None if raw is None else cast("dict[str, Any]", json.loads(raw))
+
+    def put(self, tenant_id: str, target: str, state: dict[str, Any]) -> None:
+        keys.reconcile_state_key(tenant_id, target)  # the same argument checks as the DynamoDB adapter
+        with self._t.lock:
+            self._t.reconcile[(tenant_id, target)] = json.dumps(state, sort_keys=True)
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -566,10 +595,15 @@ class MemoryStore:
         self._qbo = MemoryQboConnections(self._tables)
         self._records = MemorySyncRecords(self._tables)
         self._matches = MemoryMatchIndex(self._tables)
+        self._reconcile = MemoryReconcileState(self._tables)
 
     @property
     def matches(self) -> MemoryMatchIndex:
         return self._matches
+
+    @property
+    def reconcile(self) -> MemoryReconcileState:
+        return self._reconcile
 
     @property
     def records(self) -> MemorySyncRecords:
@@ -615,5 +649,7 @@ class MemoryStore:
                 self._tables.org_routes,
                 self._tables.qbo,
                 self._tables.oauth_states,
+                self._tables.webhook_events,
+                self._tables.reconcile,
             ):
                 other.clear()

@@ -189,6 +189,9 @@ class SyncRecord:
     synced_at: str | None = None
     reason: dict[str, Any] | None = None  # {"code", "message", "action", "candidates"?, "waiting_for"?}
     job_seq: int | None = None  # Desktop: the connector job carrying the current content
+    # What the reconciler last saw in QuickBooks (R1, R2): balance, paid, paid_date, payments, drift, checked_at.
+    # None until the first reconciliation; records stored before it existed load with None.
+    reconciliation: dict[str, Any] | None = None
     version: int = 1
 
 
@@ -348,6 +351,21 @@ class SyncRecordRepository(Protocol):
     def get_sync_run(self, tenant_id: str, sync_id: str) -> dict[str, Any] | None: ...
 
 
+class ReconcileStateRepository(Protocol):
+    """The reconciler's small state: webhook event ids already seen, and a watermark per QuickBooks company."""
+
+    def claim_event(self, event_hash: str, *, now: int, expires_at: int) -> bool:
+        """True the first time ``event_hash`` is claimed (conditional write, kept until ``expires_at`` by TTL);
+        False while an unexpired claim exists (a replayed or duplicated notification)."""
+
+    def release_event(self, event_hash: str) -> None:
+        """Forget a claim (the event could not be queued: Intuit's retry must be accepted)."""
+
+    def get(self, tenant_id: str, target: str) -> dict[str, Any] | None: ...
+
+    def put(self, tenant_id: str, target: str, state: dict[str, Any]) -> None: ...
+
+
 class TicketRepository(Protocol):
     def create(self, ticket: Ticket) -> None: ...
 
@@ -434,3 +452,6 @@ class Store(Protocol):
 
     @property
     def matches(self) -> MatchIndexRepository: ...
+
+    @property
+    def reconcile(self) -> ReconcileStateRepository: ...
