@@ -244,12 +244,14 @@ def test_volume_to_quickbooks_desktop(stack: LocalStack, tmp_path: Path) -> None
             requests.get(f"{base}/v1/payments/{last_payment}", headers=auth, timeout=10).json()["state"] == "synced"
         )
 
+    # Scheduled runs until everything is in (bounded by count and time): the first reads the file's lists, each
+    # later one sends what the worker has queued since; dependents follow their customers, items and invoices.
     deadline = time.monotonic() + 1500
-    for _ in range(12):  # each run sends what is queued; dependents follow in later runs
+    for _ in range(300):
         if done() or time.monotonic() > deadline:
             break
         run_web_connector(base, "volume-desk", state_file)
-        time.sleep(2)  # the worker queues what the run released
+        time.sleep(3)
     states = all_states(base, auth, data)
     unsynced = [s for s in states.values() if s["state"] != "synced"]
     assert unsynced == [], (len(unsynced), unsynced[:5])

@@ -233,7 +233,7 @@ class SyncWorker:
                 message=exc.detail,
             )
             return {"failed": exc.code}
-        self._save_state(
+        saved = self._save_state(
             record,
             state="pending",
             job_seq=job.seq,
@@ -247,6 +247,10 @@ class SyncWorker:
             # Redelivered after a crash: the job queued by the first delivery has already run in QuickBooks.
             self.job_finished(job)
             return {"finished_job": job.seq}
+        if record.kind in ("customers", "items") and saved.job_seq == job.seq:
+            # Invoices that waited for this customer or item can queue now, behind its job: the same Web
+            # Connector run then creates both, instead of the invoice waiting for the next run.
+            self._release_dependents(saved)
         return {"queued_job": job.seq}
 
     def _wait_for_import(self, record: SyncRecord, connector_id: str) -> dict[str, Any]:
