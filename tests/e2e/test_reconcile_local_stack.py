@@ -169,7 +169,8 @@ def test_paid_and_deleted_in_quickbooks_desktop_come_back_after_reconcile_and_on
     admin = {"Authorization": f"Bearer {stack.admin_key}"}
     key = requests.post(f"{base}/v1/tenants", json={"name": "Desk Recon"}, headers=admin, timeout=10).json()["api_key"]
     auth = {"Authorization": f"Bearer {key}"}
-    requests.patch(f"{base}/v1/tenant/settings", json={"income_account": "Services"}, headers=auth, timeout=10)
+    desk_settings = {"income_account": "Services", "auto_create_customers": True, "auto_create_items": True}
+    requests.patch(f"{base}/v1/tenant/settings", json=desk_settings, headers=auth, timeout=10)
     password = "correct horse battery"
     created = requests.post(
         f"{base}/v1/connectors",
@@ -217,7 +218,7 @@ def test_paid_and_deleted_in_quickbooks_desktop_come_back_after_reconcile_and_on
     def all_synced() -> bool:
         return all(invoice(i["id"])["state"] == "synced" for i in invoices)
 
-    for _ in range(4):  # a first run may only read the company's lists (matching) and release the records
+    for _ in range(6):  # the first run reads the company's lists (matching); later runs send what was queued
         time.sleep(1)
         web_connector()
         deadline = time.monotonic() + 20

@@ -25,7 +25,7 @@ from qbsync.settings import Settings
 from qbsync.store.memory import MemoryStore
 from qbsync.store.ports import Connector, Tenant
 from qbsync.tenancy import TenantService
-from qbsync.transfers import MessageMeta
+from qbsync.transfers import MessageMeta, get_dispatcher
 from tests.support import ROOT
 
 PASSWORD = "correct horse battery"
@@ -78,7 +78,7 @@ class Desk:
             if not self.queue.sent:
                 return
             message, _, _ = self.queue.sent.pop(0)
-            self.services.sync.handle(message, MessageMeta("m", "g", 1))
+            get_dispatcher().handlers[message.kind](message, MessageMeta("m", "g", 1))
 
     def record(self, kind: str, source_id: str) -> Any:
         found = self.store.records.get(self.tenant.tenant_id, kind, source_id)
@@ -95,7 +95,7 @@ def desk(server_url: str) -> Desk:
     services = Services.build(Settings(stage="test", admin_key="x"), store, queue=queue, events=events)
     use_services(services)
     tenant = TenantService(store.tenants).create("Desk Recon").tenant
-    tenant.settings.update({"income_account": "Services"})
+    tenant.settings.update({"income_account": "Services", "auto_create_customers": True, "auto_create_items": True})
     tenant = store.tenants.update(tenant)
     connector = services.connectors.create(
         tenant, ConnectorCreate(name="Main", username="desk-recon", password=PASSWORD)
