@@ -76,7 +76,7 @@ class Services:
             web_connector=WebConnectorSession(
                 store,
                 connectors,
-                on_job_finished=lambda job: sync.job_finished(job),
+                on_job_finished=sync.defer_job_finished,
                 on_page=lambda job, rets: sync.matcher.on_page(job, rets),
                 on_query_result=desktop_reconciler.on_query_result,
             ),

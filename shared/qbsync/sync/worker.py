@@ -49,6 +49,7 @@ TRANSFER_STATUS: dict[str, TransferStatus] = {
 }
 Found = tuple[str, str, Any]  # a match candidate: QuickBooks id, name, the object
 DESKTOP_UPDATES = {"customers": ("customer_mod", "customer_lookup"), "invoices": ("invoice_mod", "invoice_lookup")}
+JOB_FINISHED = "qbd.job_finished"  # transfer kind: apply a Desktop job's outcome to its record
 REFRESH_REF = "refresh:"  # <record job ref>:<stale EditSequence>: a lookup before a Desktop mod
 QBO_ENTITY = {"customers": "Customer", "items": "Item", "invoices": "Invoice", "payments": "Payment"}
 
@@ -516,6 +517,30 @@ class SyncWorker:
             record.tenant_id,
             {"kind": kind, "id": source_id, "code": code, "message": result.get("message")},
         )
+
+    def defer_job_finished(self, job: Job) -> None:
+        """The Web Connector call that finished ``job`` only queues its outcome: applying it (the record's state,
+        events, releasing dependents) happens in the transfer worker, so receiveResponseXML stays short however many
+        jobs one answer finishes (API Gateway gives it 29 seconds)."""
+        self.issues.ingest.queue.send(
+            TransferMessage(
+                tenant_id=job.tenant_id,
+                transfer_id=f"job-{job.connector_id}-{job.seq}",
+                kind=JOB_FINISHED,
+                target="qbd",
+                payload={"connector_id": job.connector_id, "seq": job.seq},
+            ),
+            group_id=f"{job.tenant_id}:qbd:{job.connector_id}",
+            deduplication_id=f"job-{job.connector_id}-{job.seq}-{job.status}-{job.version}",
+        )
+
+    def apply_job_outcome(self, message: TransferMessage, meta: MessageMeta) -> dict[str, Any]:
+        """Transfer-queue handler for :meth:`defer_job_finished` (idempotent: applying an outcome twice is a no-op)."""
+        job = self.store.jobs.get(str(message.payload["connector_id"]), int(message.payload["seq"]))
+        if job is None or job.tenant_id != message.tenant_id or job.status not in ("done", "error", "blocked"):
+            return {"skipped": "no finished job"}
+        self.job_finished(job)
+        return {"applied": job.seq}
 
     def import_ready(self, message: TransferMessage, meta: MessageMeta) -> dict[str, Any]:
         """Transfer-queue handler: a connector's match index is complete; match and send what waited for it."""
