@@ -12,7 +12,7 @@ from qbsync.qbo.connection import QboConnectionService
 from qbsync.qbo.oauth import OAuthProvider
 from qbsync.qbo.tokens import KmsTokenCipher, TokenCipher, TokenManager
 from qbsync.qbwc.jobs import JobService
-from qbsync.qbwc.service import WebConnectorSession
+from qbsync.qbwc.service import Limits, WebConnectorSession
 from qbsync.queue import SqsTransferQueue, TransferQueue
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
@@ -66,7 +66,12 @@ class Services:
             admin=AdminAuthenticator(settings),
             connectors=connectors,
             jobs=JobService(store),
-            web_connector=WebConnectorSession(store, connectors, on_job_finished=lambda job: sync.job_finished(job)),
+            web_connector=WebConnectorSession(
+                store,
+                connectors,
+                limits=Limits(max_requests=settings.wc_max_requests) if settings.wc_max_requests else None,
+                on_job_finished=lambda job: sync.job_finished(job),
+            ),
             tokens=tokens,
             qbo=qbo,
             events=events,

@@ -1,0 +1,355 @@
+"""The product, in-process, driven through its public entry points: the Chalice app (``chalice.test.Client``), the
+transfer worker's Lambda handler fed by the local SQS event-source loop, and the SOAP endpoint reached by the Web
+Connector simulator through a requests transport adapter. AWS is moto (``mock_aws``) built from ``template.yaml``.
+
+Meters: :class:`AwsMeter` counts the product's AWS requests (a botocore ``before-call``/``after-call`` hook on the
+clients from :mod:`qbsync.aws`) and the thread CPU spent inside them, so server CPU can be reported without AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+READ_OPS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+METERED_SERVICES = ("dynamodb", "sqs", "events", "kms", "secretsmanager")
+ADMIN_KEY = "bench-admin-key-0123456789"
+PASSWORD = "correct horse battery staple"
+
+
+# ---- meters ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AwsCounts:
+    calls: Counter[str] = field(default_factory=Counter)  # "dynamodb.PutItem" → n
+
+    def service(self, name: str) -> int:
+        return sum(n for key, n in self.calls.items() if key.startswith(f"{name}."))
+
+    @property
+    def dynamo_reads(self) -> int:
+        return sum(n for key, n in self.calls.items() if key.startswith("dynamodb.") and key[9:] in READ_OPS)
+
+    @property
+    def dynamo_writes(self) -> int:
+        return sum(n for key, n in self.calls.items() if key.startswith("dynamodb.") and key[9:] in WRITE_OPS)
+
+    @property
+    def dynamo(self) -> int:
+        return self.service("dynamodb")
+
+    def minus(self, earlier: AwsCounts) -> AwsCounts:
+        return AwsCounts(Counter({k: v - earlier.calls.get(k, 0) for k, v in self.calls.items()}) + Counter())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dynamodb_reads": self.dynamo_reads,
+            "dynamodb_writes": self.dynamo_writes,
+            "dynamodb": self.dynamo,
+            "by_operation": dict(sorted(self.calls.items())),
+        }
+
+
+class AwsMeter:
+    """Counts the product's AWS requests and the thread CPU spent between ``before-call`` and ``after-call``."""
+
+    def __init__(self) -> None:
+        self.counts = AwsCounts()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._hooked: set[int] = set()
+
+    def attach(self) -> None:
+        """Hook every client :mod:`qbsync.aws` hands out (it caches one per service and settings)."""
+        from qbsync import aws
+
+        for service in METERED_SERVICES:
+            client = aws.client(service)
+            if id(client) in self._hooked:
+                continue
+            self._hooked.add(id(client))
+            client.meta.events.register("before-call", self._before)
+            client.meta.events.register("after-call", self._after)
+
+    def _before(self, model: Any, **_: Any) -> None:
+        service = model.service_model.endpoint_prefix
+        with self._lock:
+            self.counts.calls[f"{service}.{model.name}"] += 1
+        self._local.started = time.thread_time()
+
+    def _after(self, **_: Any) -> None:
+        started = getattr(self._local, "started", None)
+        if started is not None:
+            self._local.inside = self.inside() + time.thread_time() - started
+            self._local.started = None
+
+    def inside(self) -> float:
+        """Thread CPU seconds this thread has spent inside AWS calls so far."""
+        return float(getattr(self._local, "inside", 0.0))
+
+    def snapshot(self) -> AwsCounts:
+        with self._lock:
+            return AwsCounts(Counter(self.counts.calls))
+
+
+# ---- HTTP into the Chalice app without a socket ----------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One HTTP request handled by the app: its SOAP operation, sizes and CPU (without AWS calls)."""
+
+    operation: str
+    request_bytes: int
+    response_bytes: int
+    cpu_seconds: float
+    wall_seconds: float
+    dynamo_calls: int
+
+
+class ChaliceAdapter(BaseAdapter):
+    """A requests transport that hands each request to ``chalice.test.Client`` in this thread and meters it."""
+
+    def __init__(self, client: Any, meter: AwsMeter) -> None:
+        super().__init__()
+        self.client = client
+        self.meter = meter
+        self.exchanges: list[Exchange] = []
+
+    def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:  # type: ignore[override]
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        parts = urlsplit(request.url or "")
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {k: v for k, v in request.headers.items() if isinstance(v, str)}
+        headers.setdefault("Host", parts.netloc)
+        action = headers.get("SOAPAction", "").strip('"').rsplit("/", 1)[-1]
+        dynamo_before = self.meter.snapshot().dynamo
+        aws_before, cpu_before, wall_before = self.meter.inside(), time.thread_time(), time.perf_counter()
+        answer = self.client.http.request(request.method or "GET", path, headers=headers, body=body)
+        cpu = time.thread_time() - cpu_before - (self.meter.inside() - aws_before)
+        self.exchanges.append(
+            Exchange(
+                operation=action or f"{request.method} {parts.path}",
+                request_bytes=len(body),
+                response_bytes=len(answer.body or b""),
+                cpu_seconds=max(cpu, 0.0),
+                wall_seconds=time.perf_counter() - wall_before,
+                dynamo_calls=self.meter.snapshot().dynamo - dynamo_before,
+            )
+        )
+        response = requests.Response()
+        response.status_code = answer.status_code
+        response.headers = CaseInsensitiveDict(answer.headers or {})
+        response._content = answer.body if isinstance(answer.body, bytes) else (answer.body or "").encode("utf-8")
+        response.url = request.url or ""
+        response.request = request
+        response.encoding = "utf-8"
+        return response
+
+    def close(self) -> None:
+        return None
+
+
+# ---- the stack -------------------------------------------------------------------------------------------------
+
+
+class Stack:
+    """moto + the template's resources + the app, the transfer worker and (optionally) a QBO emulator."""
+
+    def __init__(self, *, emulator: Any = None, env: dict[str, str] | None = None) -> None:
+        self.emulator = emulator
+        self.extra_env = env or {}
+        self.meter = AwsMeter()
+        self._saved_env: dict[str, str] = {}
+
+    @contextmanager
+    def running(self) -> Iterator[Stack]:
+        from chalice.test import Client
+        from moto import mock_aws
+
+        from infra.aws_bootstrap import apply_env, bootstrap
+        from infra.functions import load_handler
+        from infra.worker import SqsWorker
+        from qbsync.api.services import use_services
+        from qbsync.store.factory import reset_store
+        from qbsync.transfers import use_dispatcher
+
+        self._saved_env = dict(os.environ)
+        for name in list(os.environ):
+            if name.startswith(("QBSYNC_", "QBO_", "AWS_")):
+                del os.environ[name]
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "ERROR",
+                "POWERTOOLS_METRICS_NAMESPACE": "qbsync-bench",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
+        try:
+            with mock_aws():
+                self.resources = bootstrap(None, environ={})
+                env = dict(self.resources.env)
+                env.update(
+                    {"QBSYNC_ADMIN_KEY": ADMIN_KEY, "QBSYNC_STAGE": "local", "QBSYNC_PUBLIC_URL": "http://bench.local"}
+                )
+                if self.emulator is not None:
+                    env.update(
+                        {
+                            "QBO_ENVIRONMENT": self.emulator.discovery_url,
+                            "QBO_API_BASE_URL": self.emulator.api_base_url,
+                            "QBO_CLIENT_ID": self.emulator.client_id,
+                            "QBO_CLIENT_SECRET": self.emulator.client_secret,
+                        }
+                    )
+                env.update(self.extra_env)
+                self.resources.env = env
+                apply_env(self.resources)
+                reset_store()
+                use_services(None)
+                use_dispatcher(None)
+                self.app = load_handler("api", self.resources)
+                self.worker = SqsWorker(self.resources, functions=["TransferWorkerFunction"])
+                with Client(self.app) as client:
+                    self.client = client
+                    self.meter.attach()
+                    yield self
+        finally:
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+            from qbsync import aws
+            from qbsync.settings import reset_settings
+
+            reset_settings()
+            aws.reset_clients()
+            reset_store()
+            use_services(None)
+            use_dispatcher(None)
+
+    def rebuild_services(self, **env: str) -> None:
+        """Change settings (environment variables) and let the app build its services again, as a new container."""
+        from qbsync.api.services import use_services
+        from qbsync.settings import reset_settings
+        from qbsync.transfers import use_dispatcher
+
+        os.environ.update(env)
+        reset_settings()
+        use_services(None)
+        use_dispatcher(None)
+
+    # ---- REST --------------------------------------------------------------------------------------------------
+
+    def call(self, method: str, path: str, *, key: str | None = None, body: Any = None, expect: int = 200) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        data = json.dumps(body).encode() if body is not None else b""
+        answer = self.client.http.request(method, path, headers=headers, body=data)
+        if answer.status_code != expect:
+            raise RuntimeError(f"{method} {path}: HTTP {answer.status_code} {answer.body[:500]!r}")
+        try:
+            return json.loads(answer.body) if answer.body else None
+        except ValueError:
+            return answer.body
+
+    def create_tenant(self, name: str, settings: dict[str, Any]) -> tuple[str, str]:
+        created = self.call("POST", "/v1/tenants", key=ADMIN_KEY, body={"name": name}, expect=201)
+        key = created["api_key"]
+        if settings:
+            self.call("PATCH", "/v1/tenant/settings", key=key, body=settings)
+        return key, created["tenant_id"]
+
+    def create_connector(self, key: str, username: str) -> dict[str, Any]:
+        body = {"name": username, "username": username, "password": PASSWORD}
+        return dict(self.call("POST", "/v1/connectors", key=key, body=body, expect=201))
+
+    def connect_qbo(self, key: str, realm: str) -> None:
+        """The OAuth flow through the emulator: connect URL → consent → callback into the app."""
+        assert self.emulator is not None
+        self.emulator.authorize_realm = realm
+        url = self.call("GET", "/v1/qbo/connect", key=key)["authorization_url"]
+        consent = requests.get(url, allow_redirects=False, timeout=30)
+        landing = urlsplit(consent.headers["Location"])
+        answer = self.client.http.request("GET", f"{landing.path}?{landing.query}", headers={"Host": "bench.local"})
+        if answer.status_code != 200:
+            raise RuntimeError(f"QBO callback: HTTP {answer.status_code} {answer.body[:300]!r}")
+        self.drain(max_seconds=30)
+        status = self.call("GET", "/v1/qbo/connection", key=key)
+        if status["status"] != "connected":
+            raise RuntimeError(f"QBO connection did not complete: {status}")
+
+    def post_records(self, key: str, data: dict[str, list[dict[str, Any]]], chunk: int = 500) -> None:
+        for kind in ("customers", "items", "invoices", "payments"):
+            records = data.get(kind, [])
+            for start in range(0, len(records), chunk):
+                self.call("POST", f"/v1/{kind}", key=key, body=records[start : start + chunk], expect=202)
+
+    # ---- the transfer worker -----------------------------------------------------------------------------------
+
+    def drain(self, *, max_seconds: float = 600, max_polls: int = 100_000, idle_polls: int = 2) -> int:
+        """Run the transfer worker until its queue stays empty; returns the messages handled (bounded)."""
+        handled, idle = 0, 0
+        deadline = time.monotonic() + max_seconds
+        for _ in range(max_polls):
+            results = self.worker.run_once(wait_seconds=0)
+            handled += sum(r.deleted for r in results)
+            idle = 0 if results else idle + 1
+            if idle >= idle_polls or time.monotonic() > deadline:
+                break
+        return handled
+
+
+# ---- the data set ----------------------------------------------------------------------------------------------
+
+
+def dataset(invoices: int, *, prefix: str, desktop: bool) -> dict[str, list[dict[str, Any]]]:
+    """``invoices`` invoices for ``invoices // 10`` customers (at least one) and 5 items, 1-3 lines each."""
+    customer_count = max(1, invoices // 10)
+    customers = [
+        {"id": f"{prefix}c-{i}", "name": f"{prefix.upper()} Customer {i:04d}", "email": f"{prefix}{i}@example.com"}
+        for i in range(customer_count)
+    ]
+    items = [
+        {"id": f"{prefix}i-{i}", "name": f"{prefix.upper()} Service {i}", "sku": f"{prefix.upper()}-{i}", "price": "25.00"}
+        for i in range(5)
+    ]
+    invoice_list = []
+    for i in range(invoices):
+        lines = [
+            {"item_id": items[(i + n) % 5]["id"], "quantity": str(n + 1), "rate": "25.00"} for n in range(1 + i % 3)
+        ]
+        total = sum(25 * (n + 1) for n in range(1 + i % 3))
+        invoice_list.append(
+            {
+                "id": f"{prefix}inv-{i}",
+                "customer_id": customers[i % customer_count]["id"],
+                "date": "2026-11-02",
+                "doc_number": f"{prefix.upper()}{i:06d}"[:11] if desktop else f"{prefix.upper()}-{i:06d}",
+                "lines": lines,
+                "total": f"{total}.00",
+            }
+        )
+    return {"customers": customers, "items": items, "invoices": invoice_list}
+
+
+def record_count(data: dict[str, list[dict[str, Any]]]) -> int:
+    return sum(len(v) for v in data.values())
