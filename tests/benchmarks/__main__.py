@@ -39,7 +39,7 @@ def context(args: argparse.Namespace) -> Context:
     if args.quick:
         return Context(
             quick=True,
-            invoices=args.invoices or 30,
+            invoices=args.invoices or 10,
             time_scale=args.time_scale or 20.0,
             latency_seconds=args.latency,
             max_seconds=60,

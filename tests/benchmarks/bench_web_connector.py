@@ -92,7 +92,10 @@ def _tenant_run(stack: Stack, prefix: str, invoices: int, max_seconds: float) ->
     mark = stack.meter.snapshot()
     started = time.perf_counter()
     stack.post_records(key, data)
-    phases["ingest"] = {"aws": stack.meter.snapshot().minus(mark).as_dict(), "wall_seconds": time.perf_counter() - started}
+    phases["ingest"] = {
+        "aws": stack.meter.snapshot().minus(mark).as_dict(),
+        "wall_seconds": time.perf_counter() - started,
+    }
     mark, started = stack.meter.snapshot(), time.perf_counter()
     handled = stack.drain(max_seconds=max_seconds)
     phases["worker"] = {

@@ -329,7 +329,12 @@ def dataset(invoices: int, *, prefix: str, desktop: bool) -> dict[str, list[dict
         for i in range(customer_count)
     ]
     items = [
-        {"id": f"{prefix}i-{i}", "name": f"{prefix.upper()} Service {i}", "sku": f"{prefix.upper()}-{i}", "price": "25.00"}
+        {
+            "id": f"{prefix}i-{i}",
+            "name": f"{prefix.upper()} Service {i}",
+            "sku": f"{prefix.upper()}-{i}",
+            "price": "25.00",
+        }
         for i in range(5)
     ]
     invoice_list = []
