@@ -18,7 +18,7 @@ from typing import Any
 from tests.benchmarks.report import Figure, Report, machine
 
 #: run order matters: storage reads what the Web Connector and QBO runs counted.
-MODULES = ("web_connector", "qbo", "cold_start", "qbxml", "storage")
+MODULES = ("web_connector", "qbo", "cold_start", "qbxml", "storage", "load")
 
 
 @dataclass

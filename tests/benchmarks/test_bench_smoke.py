@@ -36,6 +36,10 @@ FIGURES = [
     "storage.web_connector.writes_per_record",
     "storage.qbo.reads_per_record",
     "storage.qbo.writes_per_record",
+    "load.errors",
+    "load.records_lost",
+    "load.soap_latency_p50",
+    "load.soap_latency_p99",
 ]
 HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 
@@ -73,6 +77,7 @@ def test_quick_run_writes_every_figure_with_its_target_or_baseline(tmp_path: Pat
     assert figures["wc.records_per_round_trip"]["baseline"] == 1  # one request per round trip
     assert figures["wc.records_transferred"]["value"] == report["details"]["web_connector"]["batched"]["records"]
     assert figures["qbo.throttled"]["target"] == 0
+    assert figures["load.records_lost"]["value"] == 0 and figures["load.errors"]["value"] == 0
     assert figures[f"cold_start.{HANDLERS[0]}.ratio_to_boto3"]["target"] == 1.3
     if not baseline_present:
         assert "python-quickbooks is not installed" in done.stdout
