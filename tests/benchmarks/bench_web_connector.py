@@ -38,6 +38,7 @@ def _conversation(stack: Stack, key: str, username: str, *, max_updates: int, ma
         max_calls=100_000,
         max_seconds=max_seconds,
     )
+    stack.meter.attach()
     counts_before = stack.meter.snapshot()
     started = time.perf_counter()
     round_trips, largest_rq, largest_rs, updates, stops = 0, 0, 0, 0, []
@@ -65,7 +66,8 @@ def _conversation(stack: Stack, key: str, username: str, *, max_updates: int, ma
         "cpu_ms_per_round_trip": [round(c * 1000, 3) for c in trips],
         "cpu_ms_total": round(sum(e.cpu_seconds for e in adapter.exchanges) * 1000, 1),
         "wall_seconds": round(wall, 2),
-        "aws": aws.as_dict(),
+        "aws": aws.as_dict(),  # the conversation and the worker runs between updates
+        "soap_dynamodb": sum(e.dynamo_calls for e in adapter.exchanges),  # while a SOAP call was being handled
         "soap_calls": len(adapter.exchanges),
     }
 
@@ -200,12 +202,12 @@ def figures(batched: dict[str, Any], single: dict[str, Any]) -> list[Figure]:
             "wc.dynamodb_per_record",
             SECTION,
             "DynamoDB requests per record (SOAP)",
-            _per_record(wc["aws"]["dynamodb"], records),
+            _per_record(wc["soap_dynamodb"], records),
             "",
             "DynamoDB requests made while the Web Connector talks, per record it carried",
             target=1.5,
             op="<=",
-            baseline=_per_record(base["aws"]["dynamodb"], base_records),
+            baseline=_per_record(base["soap_dynamodb"], base_records),
             baseline_label="1 request per round trip",
         ),
     ]

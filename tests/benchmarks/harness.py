@@ -97,7 +97,6 @@ class AwsMeter:
         self.counts = AwsCounts()
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._hooked: set[int] = set()
 
     def attach(self) -> None:
         """Hook every client :mod:`qbsync.aws` hands out (it caches one per service and settings)."""
@@ -105,9 +104,9 @@ class AwsMeter:
 
         for service in METERED_SERVICES:
             client = aws.client(service)
-            if id(client) in self._hooked:
+            if getattr(client, "_bench_meter", None) is self:
                 continue
-            self._hooked.add(id(client))
+            client._bench_meter = self
             client.meta.events.register("before-call", self._before)
             client.meta.events.register("after-call", self._after)
 
@@ -344,6 +343,7 @@ class Stack:
     def post_records(self, key: str, data: dict[str, list[dict[str, Any]]], chunk: int = 100) -> Flow:
         """POST every record (lists first, ``chunk`` per request, as a SaaS app would) and let the transfer worker
         drain the queue after each request, as Lambda would meanwhile. Counts ingest and worker apart."""
+        self.meter.attach()  # hook any client built since (idempotent)
         flow = Flow()
         for kind in ("customers", "items", "invoices", "payments"):
             records = data.get(kind, [])
