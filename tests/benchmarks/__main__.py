@@ -10,6 +10,7 @@ import io
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,13 +55,13 @@ def context(args: argparse.Namespace) -> Context:
     return Context(
         quick=False,
         invoices=args.invoices or 2000,
-        time_scale=args.time_scale or 5.0,
+        time_scale=args.time_scale or 10.0,
         latency_seconds=args.latency,
         max_seconds=600,
         repeats=5,
         qbxml_megabytes=5.0,
         qbxml_builds=1000,
-        wc_baseline_invoices=500,
+        wc_baseline_invoices=200,
     )
 
 
@@ -71,10 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=MODULES, help="run only these measurements")
     parser.add_argument("--invoices", type=int, default=None, help="invoices per run (default 2000; quick 30)")
     parser.add_argument(
-        "--time-scale", type=float, default=None, help="QBO: limits x S and latency / S (default 5; quick 20)"
+        "--time-scale", type=float, default=None, help="QBO: limits x S and latency / S (default 10; quick 20)"
     )
     parser.add_argument("--latency", type=float, default=0.2, help="QBO: real per-call latency in seconds")
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     ctx = context(args)
     report = Report()
     report.meta = {

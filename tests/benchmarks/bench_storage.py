@@ -15,15 +15,16 @@ PHASES = {"web_connector": ("ingest", "worker", "web_connector"), "qbo": ("inges
 def _totals(phases: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     reads = sum(phases[name]["aws"]["dynamodb_reads"] for name in names)
     writes = sum(phases[name]["aws"]["dynamodb_writes"] for name in names)
+    items_read = sum(phases[name]["aws"].get("dynamodb_items_read", 0) for name in names)
     split = ", ".join(
         f"{name} {phases[name]['aws']['dynamodb_reads']}r/{phases[name]['aws']['dynamodb_writes']}w" for name in names
     )
     other: dict[str, int] = {}
     for name in names:
         for op, count in phases[name]["aws"]["by_operation"].items():
-            if not op.startswith("dynamodb."):
+            if not op.startswith("dynamodb.") and op != "dynamodb.items_read":
                 other[op] = other.get(op, 0) + count
-    return {"reads": reads, "writes": writes, "split": split, "other_aws": other}
+    return {"reads": reads, "writes": writes, "items_read": items_read, "split": split, "other_aws": other}
 
 
 def run(ctx: Any) -> list[Figure]:
@@ -37,7 +38,11 @@ def run(ctx: Any) -> list[Figure]:
         if not measured:
             figures += [
                 Figure(f"storage.{key}.{rw}_per_record", SECTION, f"{label}: {rw} per record", None, "", "", note=why)
-                for rw, why in (("reads", "needs the run above"), ("writes", "needs the run above"))
+                for rw, why in (
+                    ("reads", "needs its run"),
+                    ("writes", "needs its run"),
+                    ("items_read", "needs its run"),
+                )
             ]
             continue
         records = measured["phases"][key]["transferred"] if key == "web_connector" else measured["entities"]
@@ -54,5 +59,15 @@ def run(ctx: Any) -> list[Figure]:
                     f"DynamoDB {rw[:-1]} requests (any size) per record transferred; by phase: {totals['split']}",
                 )
             )
+        figures.append(
+            Figure(
+                f"storage.{key}.items_read_per_record",
+                SECTION,
+                f"{label}: items read per record",
+                totals["items_read"] / records if records else None,
+                "",
+                "items those reads brought back (Query/Scan Count, GetItem hits): what read capacity pays for",
+            )
+        )
     ctx.details["storage"] = summary
     return figures

@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from tests.benchmarks.harness import PASSWORD, ChaliceAdapter, Exchange, Stack, dataset, record_count
-from tests.benchmarks.report import Figure, median, percentile
+from tests.benchmarks.report import Figure, log, median, percentile
 
 SECTION = "Web Connector (QuickBooks Desktop)"
 LAMBDA_PAYLOAD_LIMIT = 6_000_000  # bytes, synchronous invocation request/response
@@ -49,6 +49,7 @@ def _conversation(stack: Stack, key: str, username: str, *, max_updates: int, ma
         round_trips += result.round_trips
         largest_rq = max(largest_rq, result.max_request_bytes)
         largest_rs = max(largest_rs, result.max_response_bytes)
+        log(f"Web Connector update {updates}: {result.round_trips} round trips, {result.stop_reason}")
         stack.drain(max_seconds=60)  # outcomes may release waiting records (queued for the next update)
         if not result.ok or result.round_trips == 0:
             break

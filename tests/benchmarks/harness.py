@@ -23,6 +23,8 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from tests.benchmarks.report import log
+
 READ_OPS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 METERED_SERVICES = ("dynamodb", "sqs", "events", "kms", "secretsmanager")
@@ -38,7 +40,12 @@ class AwsCounts:
     calls: Counter[str] = field(default_factory=Counter)  # "dynamodb.PutItem" → n
 
     def service(self, name: str) -> int:
-        return sum(n for key, n in self.calls.items() if key.startswith(f"{name}."))
+        """Requests to one service (the ``dynamodb.items_read`` tally is not a request)."""
+        return sum(n for key, n in self.calls.items() if key.startswith(f"{name}.") and key != "dynamodb.items_read")
+
+    @property
+    def dynamo_items_read(self) -> int:
+        return self.calls.get("dynamodb.items_read", 0)
 
     @property
     def dynamo_reads(self) -> int:
@@ -63,6 +70,7 @@ class AwsCounts:
             "dynamodb_reads": self.dynamo_reads,
             "dynamodb_writes": self.dynamo_writes,
             "dynamodb": self.dynamo,
+            "dynamodb_items_read": self.dynamo_items_read,
             "by_operation": dict(sorted(self.calls.items())),
         }
 
@@ -116,7 +124,12 @@ class AwsMeter:
             self.counts.calls[f"{service}.{model.name}"] += 1
         self._local.started = time.thread_time()
 
-    def _after(self, **_: Any) -> None:
+    def _after(self, model: Any, parsed: Any = None, **_: Any) -> None:
+        if model.service_model.endpoint_prefix == "dynamodb" and isinstance(parsed, dict):
+            items = _items_read(model.name, parsed)
+            if items:
+                with self._lock:
+                    self.counts.calls["dynamodb.items_read"] += items
         started = getattr(self._local, "started", None)
         if started is not None:
             self._local.inside = self.inside() + time.thread_time() - started
@@ -129,6 +142,19 @@ class AwsMeter:
     def snapshot(self) -> AwsCounts:
         with self._lock:
             return AwsCounts(Counter(self.counts.calls))
+
+
+def _items_read(operation: str, parsed: dict[str, Any]) -> int:
+    """Items a read request brought back (what read capacity is paid for, roughly)."""
+    if operation in ("Query", "Scan"):
+        return int(parsed.get("Count", 0))
+    if operation == "GetItem":
+        return 1 if parsed.get("Item") else 0
+    if operation == "BatchGetItem":
+        return sum(len(items) for items in parsed.get("Responses", {}).values())
+    if operation == "TransactGetItems":
+        return len(parsed.get("Responses", []))
+    return 0
 
 
 # ---- HTTP into the Chalice app without a socket ----------------------------------------------------------------
@@ -357,6 +383,11 @@ class Stack:
                 flow.worker_seconds += time.perf_counter() - wall
                 flow.worker_cpu_seconds += time.thread_time() - cpu
                 flow.worker = flow.worker.plus(self.meter.snapshot().minus(mark))
+            if records:
+                log(
+                    f"{len(records)} {kind} posted and drained (ingest {flow.ingest_seconds:.0f} s, worker "
+                    f"{flow.worker_seconds:.0f} s)"
+                )
         return flow
 
     # ---- the transfer worker -----------------------------------------------------------------------------------

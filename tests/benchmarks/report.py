@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import platform
 import statistics
+import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -100,6 +102,14 @@ def fmt(value: float | None, unit: str) -> str:
     else:
         text = f"{value:.2f}"
     return f"{text} {unit}".strip()
+
+
+_STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    """Progress on stderr (a full run takes minutes); the report itself goes to stdout."""
+    print(f"[bench {time.monotonic() - _STARTED:6.0f}s]   {message}", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], pct: float) -> float | None:

@@ -36,6 +36,8 @@ FIGURES = [
     "storage.web_connector.writes_per_record",
     "storage.qbo.reads_per_record",
     "storage.qbo.writes_per_record",
+    "storage.web_connector.items_read_per_record",
+    "storage.qbo.items_read_per_record",
     "load.errors",
     "load.records_lost",
     "load.soap_latency_p50",
