@@ -60,6 +60,7 @@ acceptance: $(STAMP)  ## the full-volume acceptance runs (minutes each), outside
 BENCH_STAMP := $(VENV)/.bench-stamp
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'python-quickbooks==0.9.12'
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)  ## protocol efficiency and cost per record (minutes), outside the pass/fail suite
