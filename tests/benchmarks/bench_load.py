@@ -80,7 +80,7 @@ def run(ctx: Any) -> list[Figure]:
     from infra.qbo_emulator import QboEmulator
     from infra.wc_sim import WebConnectorSimulator
 
-    desktops, onlines, duration = (2, 1, 2.0) if ctx.quick else (50, 20, 30.0)
+    desktops, onlines, duration = (2, 1, 2.0) if ctx.quick else getattr(ctx, "load_shape", (50, 20, 30.0))
     tally = Tally()
     adapters: list[ChaliceAdapter] = []
     with QboEmulator() as emulator:

@@ -66,7 +66,7 @@ def run(ctx: Any) -> list[Figure]:
                 f"{label}: items read per record",
                 totals["items_read"] / records if records else None,
                 "",
-                "items those reads brought back (Query/Scan Count, GetItem hits): what read capacity pays for",
+                "items those reads read (Query/Scan ScannedCount, GetItem hits): what read capacity pays for",
             )
         )
     ctx.details["storage"] = summary

@@ -145,9 +145,9 @@ class AwsMeter:
 
 
 def _items_read(operation: str, parsed: dict[str, Any]) -> int:
-    """Items a read request brought back (what read capacity is paid for, roughly)."""
-    if operation in ("Query", "Scan"):
-        return int(parsed.get("Count", 0))
+    """Items a read request read (what read capacity is paid for, roughly)."""
+    if operation in ("Query", "Scan"):  # capacity is paid on what was scanned, before any filter
+        return int(parsed.get("ScannedCount", parsed.get("Count", 0)))
     if operation == "GetItem":
         return 1 if parsed.get("Item") else 0
     if operation == "BatchGetItem":
