@@ -65,10 +65,12 @@ def _records(tenant: Tenant, serial: int) -> dict[str, list[dict[str, Any]]]:
     return {"customers": [customer], "invoices": invoices}
 
 
-def _post(stack: Stack, tenant: Tenant, data: dict[str, list[dict[str, Any]]], tally: Tally) -> None:
+def _post(
+    stack: Stack, tenant: Tenant, data: dict[str, list[dict[str, Any]]], tally: Tally, client: Any = None
+) -> None:
     for kind in ("customers", "invoices"):
         try:
-            stack.call("POST", f"/v1/{kind}", key=tenant.key, body=data[kind], expect=202)
+            stack.call("POST", f"/v1/{kind}", key=tenant.key, body=data[kind], expect=202, client=client)
         except Exception as exc:
             tally.error(f"POST {kind} for {tenant.name}: {exc}")
             continue
@@ -105,8 +107,11 @@ def run(ctx: Any) -> list[Figure]:
                 _post(stack, tenant, _records(tenant, 0), tally)
             stop = threading.Event()
 
+            containers = {t.name: stack.container() for t in tenants[:desktops]}  # one app per Web Connector
+            producer_client = stack.container()
+
             def web_connector(tenant: Tenant) -> None:
-                adapter = ChaliceAdapter(stack.client, stack.meter)
+                adapter = ChaliceAdapter(containers[tenant.name], stack.meter)
                 adapters.append(adapter)
                 session = requests.Session()
                 session.mount("http://bench.local/", adapter)
@@ -147,7 +152,7 @@ def run(ctx: Any) -> list[Figure]:
                 serial = 1
                 while not stop.is_set():
                     tenant = rng.choice(tenants)
-                    _post(stack, tenant, _records(tenant, serial), tally)
+                    _post(stack, tenant, _records(tenant, serial), tally, producer_client)
                     serial += 1
                     stop.wait(0.05)
 

@@ -242,6 +242,18 @@ def speed_up_moto() -> None:
             return bool(self.value < other.value)
         return bool(slow_lt(self, other))
 
+    # moto's in-memory backends are not thread-safe ("dictionary changed size during iteration" under load); the
+    # real services are. One lock around every mocked request stands in for that.
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    unlocked = BotocoreStubber.__call__
+    lock = threading.RLock()
+
+    def locked(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with lock:
+            return unlocked(self, event_name, request, **kwargs)
+
+    BotocoreStubber.__call__ = locked  # type: ignore[method-assign]
     DynamoType.__eq__ = fast_eq  # type: ignore[method-assign,assignment]
     DynamoType.__lt__ = fast_lt  # type: ignore[method-assign,assignment]
     DynamoType.__hash__ = lambda self: hash((self.type, self.cast_value))  # type: ignore[method-assign]
@@ -327,12 +339,30 @@ class Stack:
 
     # ---- REST --------------------------------------------------------------------------------------------------
 
-    def call(self, method: str, path: str, *, key: str | None = None, body: Any = None, expect: int = 200) -> Any:
+    def container(self) -> Any:
+        """A test client over a fresh instance of the API app: one Lambda container. Chalice keeps the request being
+        handled on the app object, so concurrent requests need one app each, as they would in Lambda."""
+        from chalice.test import Client
+
+        from infra.functions import load_handler
+
+        return Client(load_handler("api", self.resources, fresh=True))
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str | None = None,
+        body: Any = None,
+        expect: int = 200,
+        client: Any = None,
+    ) -> Any:
         headers = {"Content-Type": "application/json"}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
         data = json.dumps(body).encode() if body is not None else b""
-        answer = self.client.http.request(method, path, headers=headers, body=data)
+        answer = (client or self.client).http.request(method, path, headers=headers, body=data)
         if answer.status_code != expect:
             raise RuntimeError(f"{method} {path}: HTTP {answer.status_code} {answer.body[:500]!r}")
         try:
