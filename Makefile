@@ -18,6 +18,7 @@ help:
 	@echo "make lint       ruff, mypy (shared/qbsync), cfn-lint, sam validate --lint"
 	@echo "make acceptance the full-volume acceptance runs (minutes each)"
 	@echo "make deploy-check  sam build, sam validate --lint, cfn-lint, IAM test, artifact sizes + import smoke"
+	@echo "make bench      benchmarks: markdown table + bench-results.json (minutes; ARGS=--quick for seconds)"
 	@echo "make format     ruff format + autofix"
 
 $(STAMP): pyproject.toml
@@ -56,6 +57,15 @@ test: lint
 
 acceptance: $(STAMP)  ## the full-volume acceptance runs (minutes each), outside the default suite
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'python-quickbooks==0.9.12'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## protocol efficiency and cost per record (minutes), outside the pass/fail suite
+	$(BIN)/python -m tests.benchmarks --out bench-results.json $(ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -89,6 +89,9 @@ class Settings:
     """Browser origins of an admin console allowed to call the API (deployed: the ConsoleOrigins parameter)."""
     max_body_bytes: int = 2 * 1024 * 1024
     max_soap_bytes: int = 6_000_000  # Lambda's synchronous payload limit
+    # qbXML requests packed into one sendRequestXML (None: the Web Connector service's own default, 100). Lower it
+    # for a slow QuickBooks machine; 1 reproduces the one-request-per-round-trip baseline of `make bench`.
+    wc_max_requests: int | None = None
     api_key_cache_seconds: int = 60
     log_level: str = "INFO"
 
@@ -126,6 +129,7 @@ class Settings:
             console_origins=parse_origins(env.get("QBSYNC_CONSOLE_ORIGINS", "")),
             max_body_bytes=_int(env, "QBSYNC_MAX_BODY_BYTES", 2 * 1024 * 1024),
             max_soap_bytes=_int(env, "QBSYNC_MAX_SOAP_BYTES", 6_000_000),
+            wc_max_requests=_int(env, "QBSYNC_WC_MAX_REQUESTS", 0) or None,
             api_key_cache_seconds=_int(env, "QBSYNC_API_KEY_CACHE_SECONDS", 60),
             log_level=(env.get("POWERTOOLS_LOG_LEVEL") or env.get("LOG_LEVEL") or "INFO").strip(),
         )

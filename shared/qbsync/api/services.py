@@ -13,7 +13,7 @@ from qbsync.qbo.oauth import OAuthProvider
 from qbsync.qbo.tokens import KmsTokenCipher, TokenCipher, TokenManager
 from qbsync.qbo.webhooks import WebhookService
 from qbsync.qbwc.jobs import JobService
-from qbsync.qbwc.service import WebConnectorSession
+from qbsync.qbwc.service import Limits, WebConnectorSession
 from qbsync.queue import SqsTransferQueue, TransferQueue
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
@@ -76,6 +76,7 @@ class Services:
             web_connector=WebConnectorSession(
                 store,
                 connectors,
+                limits=Limits(max_requests=settings.wc_max_requests) if settings.wc_max_requests else None,
                 on_job_finished=sync.defer_job_finished,
                 on_page=lambda job, rets: sync.matcher.on_page(job, rets),
                 on_query_result=desktop_reconciler.on_query_result,
