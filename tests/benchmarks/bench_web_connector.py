@@ -87,12 +87,14 @@ def _round_trip_cpu(exchanges: list[Exchange]) -> list[float]:
 
 
 def _tenant_run(stack: Stack, prefix: str, invoices: int, max_seconds: float) -> dict[str, Any]:
-    key, _tenant = stack.create_tenant(f"Bench Desktop {prefix}", {"income_account": "Services"})
+    settings = {"income_account": "Services", "auto_create_customers": True, "auto_create_items": True}
+    key, _tenant = stack.create_tenant(f"Bench Desktop {prefix}", settings)
     username = f"bench-{prefix}"
     stack.create_connector(key, username)
     data = dataset(invoices, prefix=prefix, desktop=True)
     phases: dict[str, Any] = stack.post_records(key, data).phases()
-    phases["web_connector"] = _conversation(stack, key, username, max_updates=5, max_seconds=max_seconds)
+    # The first update reads the company file's lists (matching); the next ones carry the records.
+    phases["web_connector"] = _conversation(stack, key, username, max_updates=8, max_seconds=max_seconds)
     return {"records": record_count(data), "phases": phases}
 
 
