@@ -5,15 +5,11 @@ Connector run."""
 
 from __future__ import annotations
 
-import importlib.util
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from chalice.config import Config
-from chalice.local import create_local_server
 
 from infra.fake_qbd import FakeCompany
 from infra.wc_sim import WebConnectorSimulator
@@ -26,27 +22,15 @@ from qbsync.store.memory import MemoryStore
 from qbsync.store.ports import Connector, Tenant
 from qbsync.tenancy import TenantService
 from qbsync.transfers import MessageMeta, get_dispatcher
-from tests.support import ROOT
+from tests.support import serve_api
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    """The Chalice app on loopback from its own app object (chalice builds one local server per app object)."""
-    spec = importlib.util.spec_from_file_location("qbsync_function_api_desk_recon", ROOT / "functions/api/app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = Config.create(chalice_stage="dev", app_name="qbsync", chalice_app=module.app)
-    server = create_local_server(module.app, config, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server.server_address[1]}/qbwc"
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
+    with serve_api() as base:
+        yield f"{base}/qbwc"
 
 
 @dataclass

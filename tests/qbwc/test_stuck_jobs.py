@@ -4,8 +4,6 @@ error for a person, never a duplicate."""
 
 from __future__ import annotations
 
-import importlib.util
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,8 +11,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from chalice.config import Config
-from chalice.local import create_local_server
 
 from infra.fake_qbd import FakeCompany
 from infra.wc_sim import Faults
@@ -24,28 +20,15 @@ from qbsync.qbwc.service import Limits
 from qbsync.qbwc.sweeper import StuckJobSweeper
 from qbsync.qbxml import Invoice, InvoiceLine, Item, ReceivePayment
 from tests.qbwc.test_conversation import Env, ValidatingCompany, customer, env  # noqa: F401
-from tests.support import ROOT
+from tests.support import serve_api
 
 LATER = 3600.0  # past the conversation's 30-minute expiry
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    """The Chalice app on loopback, like test_conversation's, from its own app object (chalice builds one local
-    server per app object)."""
-    spec = importlib.util.spec_from_file_location("qbsync_function_api_stuck_jobs", ROOT / "functions/api/app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = Config.create(chalice_stage="dev", app_name="qbsync", chalice_app=module.app)
-    server = create_local_server(module.app, config, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server.server_address[1]}/qbwc"
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
+    with serve_api() as base:
+        yield f"{base}/qbwc"
 
 
 def sweeper(env: Env, ahead: float = LATER) -> StuckJobSweeper:  # noqa: F811
