@@ -48,7 +48,9 @@ def test_weekly_periods_run_monday_to_sunday_across_months_and_years() -> None:
     sunday, monday = dt.date(2026, 11, 8), dt.date(2026, 11, 9)
     assert period_of(sunday, "weekly").key == "2026-W45" and period_of(monday, "weekly").key == "2026-W46"
     new_year = period_of(dt.date(2027, 1, 1), "weekly")  # a Friday in ISO week 53 of 2026
-    assert new_year.key == "2026-W53" and new_year.start == dt.date(2026, 12, 28) and new_year.end == dt.date(2027, 1, 3)
+    assert (
+        new_year.key == "2026-W53" and new_year.start == dt.date(2026, 12, 28) and new_year.end == dt.date(2027, 1, 3)
+    )
     assert new_year.doc_number(0) == "QS26W53"
     assert period_of(dt.date(2026, 11, 30), "weekly").end == dt.date(2026, 12, 6)
 

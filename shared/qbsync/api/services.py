@@ -20,6 +20,7 @@ from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
 from qbsync.store.ports import Store
 from qbsync.sync.ingest import BulkSyncService, IngestService, IssueService
+from qbsync.sync.journal import JournalService
 from qbsync.sync.reconcile import QboReconciler
 from qbsync.sync.reconcile_desktop import DesktopReconciler
 from qbsync.sync.worker import SyncWorker
@@ -45,6 +46,7 @@ class Services:
     webhooks: WebhookService
     reconciler: QboReconciler
     desktop_reconciler: DesktopReconciler
+    journal: JournalService
     mappings: MappingService
 
     @classmethod
@@ -68,6 +70,8 @@ class Services:
         issues = IssueService(store, ingest)
         sync = SyncWorker(store, tokens, issues, events, settings, jobs=JobService(store))
         desktop_reconciler = DesktopReconciler(store, events, JobService(store))
+        journal = JournalService(store, queue, events, client_factory=sync.client_factory, jobs=sync.jobs)
+        sync.job_listeners.append(journal.job_finished)
         return cls(
             settings=settings,
             store=store,
@@ -94,6 +98,7 @@ class Services:
             reconciler=QboReconciler(store, tokens, events, settings),
             desktop_reconciler=desktop_reconciler,
             mappings=MappingService(store),
+            journal=journal,
         )
 
 

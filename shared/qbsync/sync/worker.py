@@ -118,6 +118,8 @@ class SyncWorker:
         self._lists: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self.jobs = jobs or JobService(store)
         self.matcher = DesktopMatcher(store, self.jobs)
+        # Other writers of Desktop jobs (summarized journal entries…): each says True when the job was its own.
+        self.job_listeners: list[Callable[[Job], bool]] = []
 
     # --- entry point ----------------------------------------------------------------------------------------
 
@@ -443,6 +445,8 @@ class SyncWorker:
             return
         if (job.source_ref or "").startswith(REFRESH_REF):
             self._edit_sequence_read(job, job.source_ref or "")
+            return
+        if any(listener(job) for listener in self.job_listeners):
             return
         parsed = _parse_job_ref(job.source_ref or "")
         if parsed is None:
