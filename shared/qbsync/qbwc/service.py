@@ -221,7 +221,7 @@ class WebConnectorSession:
             return -102
         sent: dict[str, int] = {}
         errors: dict[str, int] = {}
-        done = 0
+        done = config_issues = 0
         failed: set[int] = set()
         for job in sorted(jobs, key=lambda j: j.seq):
             outcome = self._apply_result(job, results.get(job.request_id), failed, session.ticket_hash)
@@ -230,7 +230,10 @@ class WebConnectorSession:
                 _inc(sent, job.transfer_type)
             elif outcome in ("error", "blocked"):
                 failed.add(job.seq)
-                _inc(errors, job.transfer_type)
+                if _configuration_issue(job, results.get(job.request_id)):
+                    config_issues += 1
+                else:
+                    _inc(errors, job.transfer_type)
         remaining = self.store.jobs.unfinished(session.connector_id, limit=1000)
         if remaining:
             self.store.jobs.advance_low_water(session.connector_id, remaining[0].seq)
@@ -247,7 +250,13 @@ class WebConnectorSession:
             for key, value in errors.items():
                 _inc(merged_errors, key, value)
             return replace(
-                t, in_flight=None, done=t.done + done, sent=merged_sent, errors=merged_errors, percent=percent
+                t,
+                in_flight=None,
+                done=t.done + done,
+                sent=merged_sent,
+                errors=merged_errors,
+                config_issues=t.config_issues + config_issues,
+                percent=percent,
             )
 
         self._update_ticket(session, record)
@@ -595,6 +604,19 @@ def _build(job: Job, version: QbxmlVersion, session: str) -> etree._Element:
     if recovery.needs_verify(job):
         return recovery.verify_request(job)
     return job_kind(job.kind).build(job, version, session)
+
+
+#: Transfers whose QuickBooks names all come from the mappings and settings (summarized journal entries): QuickBooks
+#: not knowing a name there is a configuration issue to fix in the mappings, not an error of a record.
+CONFIGURED_TRANSFERS = frozenset({"journal_entries"})
+
+
+def _configuration_issue(job: Job, result: QbxmlResult | None) -> bool:
+    return (
+        job.transfer_type in CONFIGURED_TRANSFERS
+        and result is not None
+        and result.status_class is StatusClass.MISSING_REFERENCE
+    )
 
 
 def conversation_status(ticket: Ticket) -> str:
