@@ -197,7 +197,7 @@ def summarized_month(
     for _ in range(20):  # Web Connector runs until every weekly entry is in (bounded by count and time)
         if all_posted(base, desktop, weekly)():
             break
-        run_wc_sim(base, username, PASSWORD, state_file)
+        assert "xsd: all requests valid" in run_wc_sim(base, username, PASSWORD, state_file)
         time.sleep(1)
     wait_until(all_posted(base, desktop, weekly), lambda: periods(base, desktop), 60)
     elapsed = time.monotonic() - started
@@ -239,7 +239,7 @@ def summarized_month(
     for _ in range(10):
         if all_posted(base, desktop, weekly_after)():
             break
-        run_wc_sim(base, username, PASSWORD, state_file)
+        assert "xsd: all requests valid" in run_wc_sim(base, username, PASSWORD, state_file)
         time.sleep(1)
     wait_until(all_posted(base, desktop, weekly_after), lambda: periods(base, desktop), 60)
 

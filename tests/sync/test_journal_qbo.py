@@ -313,3 +313,21 @@ def test_runs_are_queued_per_company_and_handled_by_the_worker(world: World) -> 
     with pytest.raises(ValidationFailed):
         world.journal.request_post(world.tenant, "2026-13")
     assert world.journal.enqueue_all() == {"summarized_tenants": 1, "runs_queued": 1}
+
+
+def test_the_entry_body_has_the_shape_of_intuits_journal_entry_examples(world: World) -> None:
+    from qbsync.sync.journal import _qbo_body
+    from tests.sync.test_mapping import _examples, example_keys, xsd_elements
+
+    world.journal.accept(world.tenant, charges(9))
+    world.journal.run(world.tenant.tenant_id)
+    [posting] = world.store.records.get(world.tenant.tenant_id, "journal_entries", "2026-10").payload["postings"]  # type: ignore[union-attr]
+    body = _qbo_body(posting)
+    assert set(body) <= example_keys("JournalEntry") | xsd_elements("JournalEntry")
+    lines = [line for example in _examples("JournalEntry") for line in example.get("Line", [])]
+    line_keys = {key for line in lines for key in line}
+    detail_keys = {key for line in lines for key in line.get("JournalEntryLineDetail", {})}
+    detail_keys |= xsd_elements("JournalEntryLineDetail")  # ClassRef: in Intuit's schema, not in the examples
+    for line in body["Line"]:
+        assert set(line) <= line_keys and set(line["JournalEntryLineDetail"]) <= detail_keys
+        assert isinstance(line["Amount"], Decimal)
