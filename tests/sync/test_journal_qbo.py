@@ -271,6 +271,9 @@ def test_a_name_quickbooks_does_not_have_is_a_stale_mapping(world: World) -> Non
     reason = world.journal.period(world.tenant, "2026-10").reason
     assert reason is not None and reason["code"] == "mapping_stale" and "Licence Income" in reason["message"]
     assert world.entries() == []
+    world.map("billing_codes", {"SUP": "Services", "LIC": "Sales of Product Income"})
+    assert world.journal.run(world.tenant.tenant_id)["posted"] == 1
+    assert world.journal.period(world.tenant, "2026-10").state == "synced"
 
 
 def test_an_unset_balancing_account_is_a_configuration_issue(world: World) -> None:

@@ -66,7 +66,7 @@ RUN_KIND = "summarize.post"  # transfer kind of a run
 JOB_REF = "summary:"  # Desktop job reference: summary:<period>:<number>:<fingerprint>
 RUN_BUDGET_SECONDS = 40.0  # of the worker's 60 s: a run that has more to do continues in a new message
 MAX_ROUNDS = 5  # post → confirm → (late charges meanwhile) → adjust … per period and run
-DESKTOP_INVALID_REFERENCE = "3140"
+DESKTOP_INVALID_REFERENCE = ("3120", "3140")  # "object … not found" / "invalid reference to …"
 
 
 class SummarizedModeOff(Conflict):
@@ -231,6 +231,7 @@ class JournalService:
         self.router = Router(store)
         self.budget_seconds = budget_seconds
         self._deadline = float("inf")
+        self._lists: dict[tuple[str, str], dict[str, str]] = {}
 
     # --- charges in ---------------------------------------------------------------------------------------
 
@@ -403,6 +404,7 @@ class JournalService:
         if settings.mode != "summarized":
             return {"skipped": "not in summarized mode"}
         deadline = time.monotonic() + self.budget_seconds
+        self._lists = {}  # QuickBooks lists are read afresh by every run
         outcome: dict[str, Any] = {"periods": 0, "posted": 0, "blocked": 0, "failed": 0, "charges_marked": 0}
         periods = self._periods(tenant_id)
         assign = self._assigner(settings, periods)
@@ -567,8 +569,8 @@ class JournalService:
         if not target.startswith("qbo:") or not lines:
             return {}
         client = self.client_factory(target.removeprefix("qbo:"), tenant_id)
-        accounts = _name_ids(client, "Account")
-        classes = _name_ids(client, "Class") if any(line.class_name for line in lines) else {}
+        accounts = self._list(client, target, "Account")
+        classes = self._list(client, target, "Class") if any(line.class_name for line in lines) else {}
         problems = []
         ids: dict[str, Any] = {"accounts": {}, "classes": {}}
         for line in lines:
@@ -586,6 +588,13 @@ class JournalService:
         if problems:
             raise _blocked("mapping_stale", sorted(set(problems)), stale=True)
         return ids
+
+    def _list(self, client: Any, target: str, entity: str) -> dict[str, str]:
+        """Name → Id of a QuickBooks Online list, read once per run (a run posts up to a month of daily entries)."""
+        key = (target, entity)
+        if key not in self._lists:
+            self._lists[key] = _name_ids(client, entity)
+        return self._lists[key]
 
     # --- sending ------------------------------------------------------------------------------------------
 
@@ -627,7 +636,8 @@ class JournalService:
         except qbo_errors.QboError as exc:
             if exc.retryable:
                 raise  # throttled / unavailable: the message comes back and the same entry is re-sent
-            return self._refused(tenant.tenant_id, period, posting, exc.intuit_code or exc.code, exc.detail)
+            stale = isinstance(exc, qbo_errors.InvalidReference)  # an account or class deleted since the check
+            return self._refused(tenant.tenant_id, period, posting, exc.intuit_code or exc.code, exc.detail, stale)
         return self._confirmed(tenant.tenant_id, period, posting, str(created["Id"]))
 
     def _to_desktop(self, tenant_id: str, period: Period, record: SyncRecord, posting: dict[str, Any]) -> _Result:
@@ -685,7 +695,7 @@ class JournalService:
             return self._confirmed(tenant_id, period, posting, str(job.result.get("txn_id") or ""))
         code = str(job.result.get("status_code", ""))
         message = str(job.result.get("message") or job.result.get("reason") or "QuickBooks refused the entry")
-        return self._refused(tenant_id, period, posting, code, message)
+        return self._refused(tenant_id, period, posting, code, message, code in DESKTOP_INVALID_REFERENCE)
 
     def _confirmed(self, tenant_id: str, period: Period, posting: dict[str, Any], qb_id: str) -> _Result:
         now = iso(self.clock.now())
@@ -712,8 +722,10 @@ class JournalService:
         )
         return _Result(posted=1, again=True)
 
-    def _refused(self, tenant_id: str, period: Period, posting: dict[str, Any], code: str, message: str) -> _Result:
-        stale = code == DESKTOP_INVALID_REFERENCE or code == "2500"  # an account or class QuickBooks does not know
+    def _refused(
+        self, tenant_id: str, period: Period, posting: dict[str, Any], code: str, message: str, stale: bool
+    ) -> _Result:
+        """QuickBooks refused the entry; ``stale``: because it does not know an account or class named in it."""
         reason = {
             "code": "mapping_stale" if stale else "quickbooks_error",
             "qb_code": code,
