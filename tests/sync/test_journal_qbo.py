@@ -334,3 +334,21 @@ def test_the_entry_body_has_the_shape_of_intuits_journal_entry_examples(world: W
     for line in body["Line"]:
         assert set(line) <= line_keys and set(line["JournalEntryLineDetail"]) <= detail_keys
         assert isinstance(line["Amount"], Decimal)
+
+
+def test_a_run_out_of_time_continues_in_new_messages_until_everything_is_done(world: World) -> None:
+    world.journal.budget_seconds = 0  # every run is out of time after its first step
+    world.journal.accept(world.tenant, charges(12) + charges(3, day="2026-09-{d:02d}", start=100))
+    outcome = world.journal.run(world.tenant.tenant_id)
+    assert outcome["continued"] is True
+    runs = 1
+    for _ in range(100):
+        if not world.queue.sent:
+            break
+        message, group, _ = world.queue.sent.pop(0)
+        assert message.kind == RUN_KIND
+        world.journal.handle(message, MessageMeta("m", group, 1))
+        runs += 1
+    assert world.queue.sent == [] and runs > 2  # it ended, after several continuations
+    assert [e["DocNumber"] for e in world.entries()] == ["QS2609", "QS2610"]
+    assert set(world.charge_states().values()) == {"synced"}

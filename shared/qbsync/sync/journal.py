@@ -377,14 +377,17 @@ class JournalService:
                 break
         return {"summarized_tenants": tenants, "runs_queued": queued}
 
-    def _queue_run(self, tenant_id: str, target: str, period: str | None) -> None:
+    def _queue_run(self, tenant_id: str, target: str, period: str | None, *, start: str | None = None) -> None:
+        payload = {"period": period} if period else {}
+        if start:
+            payload["start"] = start
         self.queue.send(
             TransferMessage(
                 tenant_id=tenant_id,
                 transfer_id="j_" + secrets.token_hex(8),
                 kind=RUN_KIND,
                 target="qbo" if target.startswith("qbo:") else "qbd",
-                payload={"period": period} if period else {},
+                payload=payload,
             ),
             group_id=f"{tenant_id}:{target}",
             deduplication_id="j_" + secrets.token_hex(12),  # every request is a run; runs are idempotent
@@ -392,11 +395,14 @@ class JournalService:
 
     def handle(self, message: TransferMessage, meta: MessageMeta) -> dict[str, Any]:
         """Transfer-queue handler for ``summarize.post``."""
-        period = message.payload.get("period")
-        return self.run(message.tenant_id, force=str(period) if period else None)
+        period, start = message.payload.get("period"), message.payload.get("start")
+        return self.run(message.tenant_id, force=str(period) if period else None, start=str(start) if start else None)
 
-    def run(self, tenant_id: str, *, force: str | None = None, only: str | None = None) -> dict[str, Any]:
-        """Post what QuickBooks lacks for every closed period (and ``force``, open or not); ``only``: one period."""
+    def run(
+        self, tenant_id: str, *, force: str | None = None, only: str | None = None, start: str | None = None
+    ) -> dict[str, Any]:
+        """Post what QuickBooks lacks for every closed period (and ``force``, open or not); ``only``: one period;
+        ``start``: the periods from this key on (a continuation)."""
         tenant = self.store.tenants.get(tenant_id)
         if tenant is None or not tenant.is_active:
             return {"skipped": "tenant inactive"}
@@ -417,21 +423,25 @@ class JournalService:
             by_period.setdefault(period.key, []).append((stored, charge))
         target = self.router.target(tenant_id)
         self._deadline = deadline
-        for key in sorted(known):
-            if only is not None and key != only:
-                continue
+        todo = [key for key in sorted(known) if (only is None or key == only) and (start is None or key >= start)]
+        for index, key in enumerate(todo):
             outcome["periods"] += 1
             record = periods.get(key)
+            unfinished = False
             for _ in range(MAX_ROUNDS):
                 result = self._period(tenant, settings, known[key], record, by_period.get(key, []), target, force)
                 outcome["charges_marked"] += result.marked
+                unfinished = result.unfinished
                 for name in ("posted", "blocked", "failed"):
                     outcome[name] += getattr(result, name)
                 if not result.again:
                     break
                 record = self.store.records.get(tenant_id, PERIODS, key)
-            if time.monotonic() > deadline and target is not None:  # the rest in a new message (Lambda's time)
-                self._queue_run(tenant_id, target, force)
+            more = unfinished or index + 1 < len(todo)
+            if more and time.monotonic() > deadline and target is not None:
+                # Out of time (Lambda's): the rest in a new message, from where this one stopped. Every run finishes
+                # a period or marks charges, so the continuations end.
+                self._queue_run(tenant_id, target, force, start=key if unfinished else todo[index + 1])
                 outcome["continued"] = True
                 break
         return outcome
@@ -459,10 +469,10 @@ class JournalService:
         if sending is not None:
             return self._resend(tenant, period, record, doc, sending)
         if not changes:
-            marked = self._mark(tenant.tenant_id, doc, items)
+            marked, unfinished = self._mark(tenant.tenant_id, doc, items)
             state: SyncState = "synced" if any(p["status"] == "posted" for p in postings) else "pending"
             self._save(tenant.tenant_id, period, record, doc, state, None if state == "synced" else _open(period))
-            return _Result(marked=marked)
+            return _Result(marked=marked, unfinished=unfinished)
         closed = period.is_closed(self.clock.now(), settings.summarized_grace_hours) or force == period.key
         if not closed:
             self._save(tenant.tenant_id, period, record, doc, "pending", _open(period))
@@ -501,9 +511,18 @@ class JournalService:
             doc["groups"] = [*doc.get("groups", []), *groups]
             self._save(tenant.tenant_id, period, record, doc, "synced" if number else "pending", None)
             return _Result(again=True)
+        try:
+            doc_number = period.doc_number(number)
+        except ValueError as exc:
+            reason = {
+                "code": "too_many_adjustments",
+                "message": str(exc),
+                "action": "Post this period's remaining changes by hand in QuickBooks.",
+            }
+            return self._block(tenant.tenant_id, period, record, doc, reason)
         posting = {
             "number": number,
-            "doc_number": period.doc_number(number),
+            "doc_number": doc_number,
             "txn_date": period.end.isoformat(),
             "memo": memo,
             "target": target,
@@ -777,18 +796,21 @@ class JournalService:
             )
         return _Result(blocked=1)
 
-    def _mark(self, tenant_id: str, doc: dict[str, Any], items: list[tuple[SyncRecord, SourceCharge]]) -> int:
-        """QuickBooks has the period's current sums: its charges are synced, in the latest entry."""
+    def _mark(
+        self, tenant_id: str, doc: dict[str, Any], items: list[tuple[SyncRecord, SourceCharge]]
+    ) -> tuple[int, bool]:
+        """QuickBooks has the period's current sums: its charges are synced, in the latest entry. Returns how many
+        were marked and whether some are left for the next run (out of time)."""
         last = next((p for p in reversed(doc.get("postings", [])) if p["status"] == "posted"), None)
         if last is None:
-            return 0
+            return 0, False
         now = iso(self.clock.now())
         marked = 0
         for record, _ in items:
             if record.state == "synced" and record.synced_hash == record.content_hash:
                 continue
-            if time.monotonic() > self._deadline:
-                break  # the run continues in a new message and marks the rest
+            if marked and time.monotonic() > self._deadline:
+                return marked, True  # the run continues in a new message and marks the rest
             try:
                 self.store.records.save(
                     replace(
@@ -805,7 +827,7 @@ class JournalService:
                 marked += 1
             except ConcurrentModification:
                 continue  # changed meanwhile: its new amount is a delta for the next run
-        return marked
+        return marked, False
 
     # --- storage ------------------------------------------------------------------------------------------
 
@@ -903,6 +925,7 @@ class _Result:
     failed: int = 0
     marked: int = 0
     again: bool = False  # something was confirmed: look at the period again (mark charges, adjust)
+    unfinished: bool = False  # out of time while marking its charges
 
 
 def _validate(body: Any) -> list[SourceCharge]:
