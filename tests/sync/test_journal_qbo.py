@@ -352,3 +352,55 @@ def test_a_run_out_of_time_continues_in_new_messages_until_everything_is_done(wo
     assert world.queue.sent == [] and runs > 2  # it ended, after several continuations
     assert [e["DocNumber"] for e in world.entries()] == ["QS2609", "QS2610"]
     assert set(world.charge_states().values()) == {"synced"}
+
+
+def test_a_refused_entry_is_not_resent_unchanged_and_a_forced_resend_is_a_new_request(world: World) -> None:
+    world.tenant.settings["journal_debit_account"] = "Accounts Receivable (A/R)"  # QBO wants a customer on A/R
+    world.store.tenants.update(world.tenant)
+    world.journal.accept(world.tenant, charges(5))
+    assert world.journal.run(world.tenant.tenant_id)["failed"] == 1
+    period = world.journal.period(world.tenant, "2026-10")
+    assert period.state == "failed" and period.reason is not None and period.reason["code"] == "quickbooks_error"
+    assert period.entries[0].status == "failed" and period.entries[0].error is not None
+    assert world.entries() == [] and set(world.charge_states().values()) == {"pending"}
+    sent: list[str] = []
+    factory = world.journal.client_factory
+
+    def recording(realm: str, tenant_id: str) -> Any:
+        client = factory(realm, tenant_id)
+        create = client.create
+
+        def spy(entity: str, body: Any, *, request_id: str) -> Any:
+            sent.append(request_id)
+            return create(entity, body, request_id=request_id)
+
+        client.create = spy
+        return client
+
+    world.journal.client_factory = recording
+    assert world.journal.run(world.tenant.tenant_id)["failed"] == 0  # the same entry is not sent again by itself
+    assert sent == []
+    assert world.journal.run(world.tenant.tenant_id, force="2026-10")["failed"] == 1  # on request it is
+    assert world.journal.run(world.tenant.tenant_id, force="2026-10")["failed"] == 1
+    assert len(sent) == 2 and len(set(sent)) == 2  # each attempt a new requestid (Intuit would replay a fault)
+    [entry] = world.store.records.get(world.tenant.tenant_id, "journal_entries", "2026-10").payload["postings"]  # type: ignore[union-attr]
+    assert entry["attempt"] == 2
+
+    world.tenant = world.store.tenants.get(world.tenant.tenant_id)  # type: ignore[assignment]
+    world.tenant.settings["journal_debit_account"] = "Undeposited Funds"
+    world.store.tenants.update(world.tenant)
+    assert world.journal.run(world.tenant.tenant_id)["posted"] == 1
+    assert [e["DocNumber"] for e in world.entries()] == ["QS2610"]  # the refused attempts left no gap
+    assert world.journal.period(world.tenant, "2026-10").state == "synced"
+
+
+def test_an_open_period_of_another_granularity_gives_its_days_to_the_new_setting(world: World) -> None:
+    world.journal.accept(world.tenant, charges(4, day="2026-11-{d:02d}"))
+    world.journal.run(world.tenant.tenant_id)
+    assert world.journal.period(world.tenant, "2026-11").state == "pending"  # open, nothing sent
+    world.tenant.settings["summarized_period"] = "daily"
+    world.tenant = world.store.tenants.update(world.tenant)
+    assert world.journal.charge(world.tenant, "ch-2").period == "2026-11-03"
+    assert world.journal.run(world.tenant.tenant_id)["posted"] == 4  # those days have closed
+    assert [e["DocNumber"] for e in world.entries()] == ["QS261101", "QS261102", "QS261103", "QS261104"]
+    assert world.journal.period(world.tenant, "2026-11").charges == 0

@@ -539,8 +539,11 @@ class JournalService:
         posting["fingerprint"] = content_hash({k: posting[k] for k in ("number", "txn_date", "target", "lines")})
         failed = next((p for p in postings if p["status"] == "failed" and p["number"] == number), None)
         if failed is not None:
-            if failed["fingerprint"] == posting["fingerprint"] and force != period.key:
-                return _Result()  # refused as it is: sent again once something changes, or on request
+            if failed["fingerprint"] == posting["fingerprint"]:
+                if force != period.key:
+                    return _Result()  # refused as it is: sent again once something changes, or on request
+                # Sent again as it is, on request: a new attempt needs a new requestid (Intuit replays the fault).
+                posting["attempt"] = int(failed.get("attempt", 0)) + 1
             postings.remove(failed)
         postings.append(posting)
         try:
@@ -638,9 +641,7 @@ class JournalService:
             return self._to_desktop(tenant.tenant_id, period, record, posting)
         realm = target.removeprefix("qbo:")
         body = _qbo_body(posting)
-        rid = request_id(
-            tenant.tenant_id, target, "JournalEntry", period.key, posting["number"], posting["fingerprint"]
-        )
+        rid = request_id(tenant.tenant_id, target, "JournalEntry", period.key, posting["number"], _attempt(posting))
         try:
             client = self.client_factory(realm, tenant.tenant_id)
             created = client.create("JournalEntry", body, request_id=rid)
@@ -674,7 +675,7 @@ class JournalService:
                 for line in _lines_of(posting)
             ),
         )
-        ref = f"{JOB_REF}{period.key}:{posting['number']}:{posting['fingerprint']}"
+        ref = f"{JOB_REF}{period.key}:{posting['number']}:{_attempt(posting)}"
         connector_id = str(posting["target"]).removeprefix("qbd:")
         job = self.jobs.enqueue(tenant_id, connector_id, "journal_entry_add", entry, source_ref=ref)
 
@@ -699,14 +700,11 @@ class JournalService:
         return True
 
     def _job_outcome(self, tenant_id: str, job: Job) -> _Result:
-        key, number, fingerprint = str(job.source_ref).removeprefix(JOB_REF).rsplit(":", 2)
+        key, number, attempt = str(job.source_ref).removeprefix(JOB_REF).rsplit(":", 2)
         record = self.store.records.get(tenant_id, PERIODS, key)
         if record is None:
             return _Result()
-        posting = next(
-            (p for p in record.payload.get("postings", []) if p["fingerprint"] == fingerprint),
-            None,
-        )
+        posting = next((p for p in record.payload.get("postings", []) if _attempt(p) == attempt), None)
         if posting is None or posting["status"] != "sending" or str(posting["number"]) != number:
             return _Result()  # applied already
         period = parse_period(key)
@@ -905,7 +903,11 @@ class JournalService:
 
     @staticmethod
     def _assigner(settings: TenantSettings, periods: dict[str, SyncRecord]) -> PeriodAssigner:
-        recorded = sorted(periods.values(), key=lambda r: (r.created_at, r.source_id))
+        # Only periods that have sent something keep their days; an unposted period of another granularity (the
+        # setting changed while it was open) gives its days to the current setting.
+        recorded = sorted(
+            (r for r in periods.values() if r.payload.get("postings")), key=lambda r: (r.created_at, r.source_id)
+        )
         return PeriodAssigner(settings.summarized_period, [parse_period(r.source_id) for r in recorded])
 
     def _all(self, tenant_id: str, kind: str) -> Iterator[SyncRecord]:
@@ -951,6 +953,12 @@ def _validate(body: Any) -> list[SourceCharge]:
     if errors:
         raise ValidationFailed(errors)
     return charges
+
+
+def _attempt(posting: dict[str, Any]) -> str:
+    """One attempt at an entry: its content, and how many times it was sent again on request after a refusal."""
+    attempt = int(posting.get("attempt", 0))
+    return f"{posting['fingerprint']}.{attempt}" if attempt else str(posting["fingerprint"])
 
 
 def _new_doc(period: Period) -> dict[str, Any]:
