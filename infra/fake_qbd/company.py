@@ -100,12 +100,12 @@ LIST_REFS: dict[str, tuple[tuple[str, ...], str]] = {
 ITEM_DEFAULT_TAX_CODE = {"ItemService": "Non", "ItemNonInventory": "Tax", "ItemDiscount": "Tax", "ItemSalesTax": "Non"}
 ITEM_DEFAULT_TAX_CODE["ItemInventory"] = "Tax"
 # Where an item's fields sit in its Ret (qbxml130.xsd ItemServiceRet / ItemNonInventoryRet), after a mod adds one.
-ITEM_FIELD_ORDER = ("ManufacturerPartNumber", "UnitOfMeasureSetRef", "IsTaxIncluded", "SalesTaxCodeRef")
-ITEM_FIELD_ORDER += ("SalesOrPurchase", "SalesAndPurchase", "ExternalGUID")
+ITEM_FIELD_ORDER: tuple[str, ...] = ("ManufacturerPartNumber", "UnitOfMeasureSetRef", "IsTaxIncluded")
+ITEM_FIELD_ORDER += ("SalesTaxCodeRef", "SalesOrPurchase", "SalesAndPurchase", "ExternalGUID")
 # The sales fields of both forms, and what each becomes when a mod switches the form (inferred from the item
 # window, where "purchased / performed by a subcontractor" can be ticked and unticked; not verified on QuickBooks).
-SALES_OR_PURCHASE = ("Desc", "Price", "PricePercent", "AccountRef")
-SALES_AND_PURCHASE = ("SalesDesc", "SalesPrice", "IncomeAccountRef", "PurchaseDesc", "PurchaseCost")
+SALES_OR_PURCHASE: tuple[str, ...] = ("Desc", "Price", "PricePercent", "AccountRef")
+SALES_AND_PURCHASE: tuple[str, ...] = ("SalesDesc", "SalesPrice", "IncomeAccountRef", "PurchaseDesc", "PurchaseCost")
 SALES_AND_PURCHASE += ("PurchaseTaxCodeRef", "ExpenseAccountRef", "PrefVendorRef")
 SALES_FORM_SWITCH = {"Desc": "SalesDesc", "Price": "SalesPrice", "AccountRef": "IncomeAccountRef"}
 SALES_FORM_SWITCH |= {v: k for k, v in SALES_FORM_SWITCH.items()}

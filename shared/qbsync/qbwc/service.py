@@ -455,6 +455,7 @@ class WebConnectorSession:
                             "edit_sequence": ret.edit_sequence,
                             "name": ret.full_name or ret.name,
                             "ref_number": ret.ref_number,
+                            "qb_type": ret.ret_type.removesuffix("Ret"),  # ItemService, ItemInventory, Invoice…
                         }.items()
                         if v
                     }
