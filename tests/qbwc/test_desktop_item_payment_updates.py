@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from qbsync.events import MemoryPublisher
+from qbsync.store.ports import Job
 from qbsync.sync.ingest import record_view
+from qbsync.sync.worker import _item_type
 from tests.qbwc.test_desktop_sync_reliability import Desk
 from tests.qbwc.test_desktop_sync_reliability import desk as desk  # the fixture, used by name
 from tests.support import serve_api
@@ -190,7 +192,12 @@ def test_linked_items_read_their_type_first_and_an_inventory_part_is_a_clear_blo
         "<ItemNonInventoryAddRq><ItemNonInventoryAdd><Name>Linked Part</Name>"
         "<ManufacturerPartNumber>NI-1</ManufacturerPartNumber><SalesOrPurchase><Price>3.00</Price>"
         "<AccountRef><FullName>Sales</FullName></AccountRef></SalesOrPurchase></ItemNonInventoryAdd>"
-        "</ItemNonInventoryAddRq>",
+        "</ItemNonInventoryAddRq>"
+        "<ItemServiceAddRq><ItemServiceAdd><Name>Subcontracted</Name><SalesAndPurchase><SalesDesc>Sub work</SalesDesc>"
+        "<SalesPrice>80.00</SalesPrice><IncomeAccountRef><FullName>Services</FullName></IncomeAccountRef>"
+        "<PurchaseDesc>From the subcontractor</PurchaseDesc><PurchaseCost>55.00</PurchaseCost>"
+        "<ExpenseAccountRef><FullName>Cost of Goods Sold</FullName></ExpenseAccountRef></SalesAndPurchase>"
+        "</ItemServiceAdd></ItemServiceAddRq>",
     )
     stocked = desk.company.add_inventory_item("Stocked Part", part_number="INV-1", price="12.00")
     first: Records = {
@@ -198,6 +205,7 @@ def test_linked_items_read_their_type_first_and_an_inventory_part_is_a_clear_blo
             {"id": "l-svc", "name": "Linked Service", "sku": "linked service", "price": "70.00"},  # SKU = its name
             {"id": "l-part", "name": "Part", "sku": "NI-1", "price": "3.00", "type": "product"},  # by part number
             {"id": "l-inv", "name": "Stocked", "sku": "INV-1", "price": "12.00", "type": "product"},
+            {"id": "l-sub", "name": "Subcontracted", "sku": "subcontracted", "price": "80.00"},
         ]
     }
     post(desk, first)
@@ -217,10 +225,39 @@ def test_linked_items_read_their_type_first_and_an_inventory_part_is_a_clear_blo
     sales = {i.list_id: next((f for f in i.fields if f.tag == "SalesOrPurchase"), None) for i in desk.company.items()}
     assert sales[svc.qb_id].findtext("Price") == "99" and sales[part.qb_id].findtext("Price") == "99"
     assert (inv.state, inv.qb_type, inv.qb_id) == ("blocked", "ItemInventory", stocked.list_id)
+    # The tenant has no expense account: the sales-and-purchase item stays one, its purchase fields untouched.
+    sub = record(desk, "items", "l-sub")
+    assert (sub.state, sub.qb_type) == ("synced", "ItemService/SalesAndPurchase")
+    kept = next(i for i in desk.company.items() if i.list_id == sub.qb_id)
+    both = next(f for f in kept.fields if f.tag == "SalesAndPurchase")
+    assert sales[sub.qb_id] is None and both.findtext("SalesPrice") == "99"
+    assert (both.findtext("PurchaseCost"), both.findtext("ExpenseAccountRef/FullName")) == (
+        "55.00",
+        "Cost of Goods Sold",
+    )
     reason = record_view(inv).reason or {}
     assert reason["code"] == "desktop_item_type_unsupported" and reason["quickbooks_type"] == "ItemInventory"
     assert "inventory part" in reason["message"] and reason["action"]
     assert stocked.field_text("SalesPrice") == "12.00"  # nothing sent to the inventory part
-    assert len(desk.company.items()) == 3
+    assert len(desk.company.items()) == 4
     kinds = [(j.kind, j.status) for j in jobs(desk)]
-    assert kinds.count(("item_lookup", "done")) == 3 and kinds.count(("item_mod", "done")) == 2
+    assert kinds.count(("item_lookup", "done")) == 4 and kinds.count(("item_mod", "done")) == 3
+
+
+def _job(kind: str, payload: dict[str, Any], result: dict[str, Any]) -> Job:
+    return Job("conn", 1, "t", kind, "items", payload, "2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z", result=result)
+
+
+def test_the_item_type_comes_from_the_answer_else_from_the_request_a_recovered_job_sent() -> None:
+    answered = _job("item_add", {"name": "A", "income_account": "S"}, {"qb_type": "ItemNonInventory/SalesAndPurchase"})
+    assert _item_type(answered) == "ItemNonInventory/SalesAndPurchase"
+    recovered = {"status_code": 0, "list_id": "8-1", "recovered": True}  # a verification query found it: no Ret type
+    assert _item_type(_job("item_add", {"name": "A", "income_account": "S"}, recovered)) == "ItemService"
+    purchased = {"name": "A", "kind": "non_inventory", "income_account": "S", "expense_account": "E"}
+    assert _item_type(_job("item_add", purchased, recovered)) == "ItemNonInventory/SalesAndPurchase"
+    change = {"list_id": "8-1", "edit_sequence": "2", "item": {"name": "A", "income_account": "S"}}
+    assert (
+        _item_type(_job("item_mod", {**change, "sales_and_purchase": True}, recovered))
+        == "ItemService/SalesAndPurchase"
+    )
+    assert _item_type(_job("item_lookup", {"id": "8-1"}, {})) is None

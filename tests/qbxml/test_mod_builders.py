@@ -70,6 +70,13 @@ CASES: dict[str, Callable[[], etree._Element]] = {
     "non_inventory_sales_or_purchase": lambda: build_item_mod(
         "im-4", "80000011-1", "2", Item(name="Thing", kind="non_inventory", income_account="Sales", price=Decimal(3))
     ),
+    "service_kept_sales_and_purchase": lambda: build_item_mod(
+        "im-5",
+        "80000010-1",
+        "3",
+        Item(name="Sub", income_account="Services", price=Decimal(80)),
+        sales_and_purchase=True,
+    ),
     "payment_full": lambda: build_receive_payment_mod("pm-1", "1F-1700000000", "1700000002", PAYMENT),
     "payment_header_only": lambda: build_receive_payment_mod(
         "pm-2", "1F-1", "3", ReceivePayment(customer="Bob", memo="changed")
@@ -129,6 +136,19 @@ def test_item_mod_request_follows_the_item_kind_and_form() -> None:
         "PrefVendorRef",
     ]
     assert both.findtext("IncomeAccountRef/ListID") == "80000004-1"
+
+
+def test_a_sales_and_purchase_item_keeps_its_form_without_purchase_fields() -> None:
+    item = Item(name="Sub", income_account="Services", description="Subcontracted work", price=Decimal(80))
+    assert build_item_mod("r", "8-1", "1", item).find("ItemServiceMod/SalesOrPurchaseMod") is not None
+    mod = build_item_mod("r", "8-1", "1", item, sales_and_purchase=True).find("ItemServiceMod")
+    assert mod.find("SalesOrPurchaseMod") is None
+    assert [el.tag for el in mod.find("SalesAndPurchaseMod")] == ["SalesDesc", "SalesPrice", "IncomeAccountRef"]
+    with pytest.raises(QbxmlFieldError) as info:
+        build_item_mod(
+            "r", "8-1", "1", Item(name="P", income_account="S", price_percent=Decimal(5)), sales_and_purchase=True
+        )
+    assert info.value.field == "PricePercent"
 
 
 def test_payment_mod_carries_the_applications() -> None:

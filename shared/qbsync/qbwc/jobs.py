@@ -100,11 +100,13 @@ class InvoiceChange:
 @dataclass(frozen=True)
 class ItemChange:
     """ItemServiceMod / ItemNonInventoryMod: the item's ListID, the EditSequence qbsync last saw, the fields to set.
-    ``item.kind`` must be the item's type in QuickBooks (a mod cannot change it)."""
+    ``item.kind`` must be the item's type in QuickBooks (a mod cannot change it); ``sales_and_purchase``: QuickBooks'
+    item is a sales-and-purchase one, so the mod keeps that form (and its purchase fields)."""
 
     list_id: str
     edit_sequence: str
     item: Item
+    sales_and_purchase: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,9 @@ JOB_KINDS: dict[str, JobKind] = {
             "item_mod",
             "items",
             ItemChange,
-            lambda r, c, v: build_item_mod(r, c.list_id, c.edit_sequence, c.item, version=v),
+            lambda r, c, v: build_item_mod(
+                r, c.list_id, c.edit_sequence, c.item, sales_and_purchase=c.sales_and_purchase, version=v
+            ),
             "list_id",
         ),
         JobKind(  # ItemQuery answers with the item's own type (ItemServiceRet, ItemInventoryRet…): see ret_type

@@ -390,12 +390,15 @@ def build_item_mod(
     edit_sequence: str,
     item: Item,
     *,
+    sales_and_purchase: bool = False,
     include_ret_elements: Sequence[str] = (),
     version: QbxmlVersion = PREFERRED_VERSION,
 ) -> etree._Element:
     """ItemServiceMod or ItemNonInventoryMod by ``item.kind`` (QuickBooks cannot change an item's type: the kind must
     be the item's type in QuickBooks). The fields given replace QuickBooks'; the sales fields go in
-    ``SalesOrPurchaseMod``, or ``SalesAndPurchaseMod`` when the item has purchase information.
+    ``SalesOrPurchaseMod``, or ``SalesAndPurchaseMod`` when the item has purchase information or when
+    ``sales_and_purchase`` says QuickBooks' item is a sales-and-purchase one (its purchase fields then stay as they
+    are, where a ``SalesOrPurchaseMod`` would turn it back into a sales-only item).
     ``Apply*AccountRefToExistingTxns`` is never sent: existing transactions keep their accounts (QuickBooks' default).
     """
     if item.kind == "service":
@@ -418,7 +421,7 @@ def build_item_mod(
     elif item.manufacturer_part_number is not None:
         raise QbxmlFieldError("ManufacturerPartNumber", "only exists on non-inventory items")
     _ref(node, "SalesTaxCodeRef", item.tax_code)
-    if item.is_sales_and_purchase:
+    if item.is_sales_and_purchase or sales_and_purchase:
         if item.price_percent is not None:
             raise QbxmlFieldError("PricePercent", "only allowed on items without purchase information")
         path = "SalesAndPurchaseMod/"

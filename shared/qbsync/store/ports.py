@@ -186,7 +186,8 @@ class SyncRecord:
     qb_id: str | None = None  # QBO Id / Desktop ListID or TxnID
     qb_version: str | None = None  # QBO SyncToken / Desktop EditSequence
     # Desktop items: the item's type in QuickBooks (ItemService, ItemNonInventory, ItemInventory…), which names the
-    # Mod request. From the Add's answer when qbsync created it, from an ItemQuery when it was linked; None: unknown.
+    # Mod request, with "/SalesAndPurchase" after it when QuickBooks keeps it in that form (a mod keeps the form).
+    # From the Add's or Mod's answer when qbsync wrote it, from an ItemQuery when it was linked; None: unknown.
     qb_type: str | None = None
     synced_hash: str | None = None  # the content hash QuickBooks has
     synced_at: str | None = None

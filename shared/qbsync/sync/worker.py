@@ -23,8 +23,8 @@ from qbsync.qbo import errors as qbo_errors
 from qbsync.qbo.client import QboClient
 from qbsync.qbo.requestids import request_id
 from qbsync.qbo.tokens import NeedsReauth, NotConnected, TokenManager
-from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, ItemChange, JobService, ReceivePaymentChange
-from qbsync.qbxml.records import ItemKind
+from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, ItemChange, JobService, ReceivePaymentChange, job_kind
+from qbsync.qbxml.records import Item, ItemKind
 from qbsync.settings import Settings
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
 from qbsync.sync import mapping
@@ -225,7 +225,7 @@ class SyncWorker:
                     # Linked, not created by qbsync (or an item of unknown type): read its EditSequence (and the
                     # item's type, which names the Mod request) first.
                     return self._read_edit_sequence(record, connector_id)
-                if record.kind == "items" and record.qb_type not in ITEM_MOD_KINDS:
+                if record.kind == "items" and _item_base_type(record.qb_type) not in ITEM_MOD_KINDS:
                     raise _item_type_blocked(record)
             elif record.kind in ("customers", "items"):
                 if not self.matcher.ready(record.tenant_id, connector_id):
@@ -398,9 +398,16 @@ class SyncWorker:
             item = mapping.qbd_item(SourceItem.model_validate(record.payload), settings)
             if record.qb_id is not None:
                 # The Mod request follows the item's type in QuickBooks (checked by _to_desktop), not the source's
-                # type: QuickBooks cannot turn a service into a non-inventory part.
-                kind = ITEM_MOD_KINDS[record.qb_type or ""]
-                return "item_mod", ItemChange(record.qb_id, record.qb_version or "", replace(item, kind=kind)), []
+                # type: QuickBooks cannot turn a service into a non-inventory part. A sales-and-purchase item stays
+                # one (its purchase fields untouched) even when qbsync sends no purchase information.
+                base, _, form = (record.qb_type or "").partition("/")
+                item_change = ItemChange(
+                    record.qb_id,
+                    record.qb_version or "",
+                    replace(item, kind=ITEM_MOD_KINDS[base]),
+                    sales_and_purchase=form == "SalesAndPurchase",
+                )
+                return "item_mod", item_change, []
             return "item_add", item, []
         if record.kind == "invoices":
             invoice = SourceInvoice.model_validate(record.payload)
@@ -871,19 +878,26 @@ class SyncWorker:
 
 
 def _item_type(job: Job) -> str | None:
-    """The QuickBooks type of the item an item_add / item_mod job wrote: from its answer (``ItemServiceRet`` →
-    ``ItemService``), else (a response recovered by a verification query) from the request it sent."""
+    """The QuickBooks type (and form) of the item an item_add / item_mod job wrote: from its answer
+    (``ItemServiceRet`` → ``ItemService``), else (a response recovered by a verification query) from its request."""
     answered = job.result.get("qb_type")
     if answered:
         return str(answered)
-    item = job.payload.get("item", job.payload) if job.kind in ("item_add", "item_mod") else None
-    if not isinstance(item, dict):
+    if job.kind not in ("item_add", "item_mod"):
         return None
-    return {"service": "ItemService", "non_inventory": "ItemNonInventory"}.get(str(item.get("kind", "service")))
+    record = job_kind(job.kind).record_from(job.payload)
+    item = record if isinstance(record, Item) else record.item
+    both = item.is_sales_and_purchase or getattr(record, "sales_and_purchase", False)
+    base = {"service": "ItemService", "non_inventory": "ItemNonInventory"}[item.kind]
+    return base + ("/SalesAndPurchase" if both else "")
+
+
+def _item_base_type(qb_type: str | None) -> str:
+    return (qb_type or "").partition("/")[0]
 
 
 def _item_type_blocked(record: SyncRecord) -> Blocked:
-    qb_type = record.qb_type or "unknown"
+    qb_type = _item_base_type(record.qb_type) or "unknown"
     what = ITEM_TYPE_NAMES.get(qb_type, f"an item of type {qb_type}")
     return Blocked(
         "desktop_item_type_unsupported",
