@@ -261,3 +261,27 @@ def test_the_item_type_comes_from_the_answer_else_from_the_request_a_recovered_j
         == "ItemService/SalesAndPurchase"
     )
     assert _item_type(_job("item_lookup", {"id": "8-1"}, {})) is None
+
+
+def test_renaming_an_item_to_a_taken_name_is_a_duplicate_name_issue_and_changes_nothing(desk: Desk) -> None:
+    items: Records = {
+        "items": [
+            {"id": "a", "name": "Support", "sku": "A-1", "price": "10.00"},
+            {"id": "b", "name": "Design", "sku": "B-1", "price": "20.00"},
+        ]
+    }
+    post(desk, items)
+    settle(desk, items)
+    b = record(desk, "items", "b")
+    renamed: Records = {"items": [{"id": "b", "name": "support", "sku": "B-1", "price": "25.00"}]}
+    post(desk, renamed)
+    settle(desk, renamed)
+
+    after = record(desk, "items", "b")
+    assert (after.state, after.qb_id) == ("blocked", b.qb_id)
+    reason = record_view(after).reason or {}
+    assert (reason["code"], reason["qb_code"]) == ("item_duplicate_name", "3100")
+    assert 'The name "support" of the list element is already in use.' in reason["message"]
+    design = next(i for i in desk.company.items() if i.list_id == b.qb_id)
+    assert design.name == "Design" and design.edit_sequence == b.qb_version  # QuickBooks refused it: unchanged
+    assert len(desk.company.items()) == 2
