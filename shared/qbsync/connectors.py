@@ -110,7 +110,9 @@ class JobView(StrictModel):
     status: str
     source_ref: str | None
     attempts: int
-    result: dict[str, Any] = Field(description="QuickBooks status code/message and ListID/TxnID/EditSequence.")
+    result: dict[str, Any] = Field(
+        description="QuickBooks status code/message, ListID/TxnID/EditSequence and what was answered (qb_type)."
+    )
     created_at: str
     updated_at: str
 

@@ -34,9 +34,11 @@ from qbsync.qbxml import (
     build_invoice_mod,
     build_invoice_query,
     build_item_add,
+    build_item_mod,
     build_item_query,
     build_journal_entry_add,
     build_receive_payment_add,
+    build_receive_payment_mod,
     build_receive_payment_query,
     build_txn_deleted_query,
 )
@@ -93,6 +95,27 @@ class InvoiceChange:
     txn_id: str
     edit_sequence: str
     invoice: Invoice
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """ItemServiceMod / ItemNonInventoryMod: the item's ListID, the EditSequence qbsync last saw, the fields to set.
+    ``item.kind`` must be the item's type in QuickBooks (a mod cannot change it); ``sales_and_purchase``: QuickBooks'
+    item is a sales-and-purchase one, so the mod keeps that form (and its purchase fields)."""
+
+    list_id: str
+    edit_sequence: str
+    item: Item
+    sales_and_purchase: bool = False
+
+
+@dataclass(frozen=True)
+class ReceivePaymentChange:
+    """ReceivePaymentMod: the payment's TxnID, the EditSequence qbsync last saw, the header and (all) applications."""
+
+    txn_id: str
+    edit_sequence: str
+    payment: ReceivePayment
 
 
 @dataclass(frozen=True)
@@ -167,6 +190,22 @@ JOB_KINDS: dict[str, JobKind] = {
             "list_id",
         ),
         JobKind("item_add", "items", Item, lambda r, i, v: build_item_add(r, i, version=v), "list_id"),
+        JobKind(
+            "item_mod",
+            "items",
+            ItemChange,
+            lambda r, c, v: build_item_mod(
+                r, c.list_id, c.edit_sequence, c.item, sales_and_purchase=c.sales_and_purchase, version=v
+            ),
+            "list_id",
+        ),
+        JobKind(  # ItemQuery answers with the item's own type (ItemServiceRet, ItemInventoryRet…): see ret_type
+            "item_lookup",
+            "items",
+            Lookup,
+            lambda r, q, v: build_item_query(r, list_ids=[q.id]),
+            "list_id",
+        ),
         JobKind("invoice_add", "invoices", Invoice, lambda r, i, v: build_invoice_add(r, i, version=v), "txn_id"),
         JobKind(
             "invoice_mod",
@@ -187,6 +226,20 @@ JOB_KINDS: dict[str, JobKind] = {
             "payments",
             ReceivePayment,
             lambda r, p, v: build_receive_payment_add(r, p, version=v),
+            "txn_id",
+        ),
+        JobKind(
+            "receive_payment_mod",
+            "payments",
+            ReceivePaymentChange,
+            lambda r, c, v: build_receive_payment_mod(r, c.txn_id, c.edit_sequence, c.payment, version=v),
+            "txn_id",
+        ),
+        JobKind(
+            "receive_payment_lookup",
+            "payments",
+            Lookup,
+            lambda r, q, v: build_receive_payment_query(r, txn_ids=[q.id]),
             "txn_id",
         ),
         JobKind(

@@ -455,6 +455,7 @@ class WebConnectorSession:
                             "edit_sequence": ret.edit_sequence,
                             "name": ret.full_name or ret.name,
                             "ref_number": ret.ref_number,
+                            "qb_type": _qb_type(ret),
                         }.items()
                         if v
                     }
@@ -605,3 +606,10 @@ def conversation_status(ticket: Ticket) -> str:
     if ticket.config_issues:
         return "success_with_configuration_issues"
     return "success"
+
+
+def _qb_type(ret: RetRecord) -> str:
+    """What a job's answer was: the Ret's type (``ItemService``, ``ItemInventory``, ``Invoice``…), and for an item
+    kept as sales-and-purchase in QuickBooks ``/SalesAndPurchase`` after it (an item mod keeps that form)."""
+    form = "/SalesAndPurchase" if "SalesAndPurchase" in ret.raw else ""
+    return ret.ret_type.removesuffix("Ret") + form

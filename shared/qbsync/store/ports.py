@@ -185,6 +185,10 @@ class SyncRecord:
     target: str | None = None  # "qbo:<realm>" or "qbd:<connector>"
     qb_id: str | None = None  # QBO Id / Desktop ListID or TxnID
     qb_version: str | None = None  # QBO SyncToken / Desktop EditSequence
+    # Desktop items: the item's type in QuickBooks (ItemService, ItemNonInventory, ItemInventory…), which names the
+    # Mod request, with "/SalesAndPurchase" after it when QuickBooks keeps it in that form (a mod keeps the form).
+    # From the Add's or Mod's answer when qbsync wrote it, from an ItemQuery when it was linked; None: unknown.
+    qb_type: str | None = None
     synced_hash: str | None = None  # the content hash QuickBooks has
     synced_at: str | None = None
     reason: dict[str, Any] | None = None  # {"code", "message", "action", "candidates"?, "waiting_for"?}

@@ -23,7 +23,8 @@ from qbsync.qbo import errors as qbo_errors
 from qbsync.qbo.client import QboClient
 from qbsync.qbo.requestids import request_id
 from qbsync.qbo.tokens import NeedsReauth, NotConnected, TokenManager
-from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, JobService
+from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, ItemChange, JobService, ReceivePaymentChange, job_kind
+from qbsync.qbxml.records import Item, ItemKind
 from qbsync.settings import Settings
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
 from qbsync.sync import mapping
@@ -48,7 +49,26 @@ TRANSFER_STATUS: dict[str, TransferStatus] = {
     "pending": "queued",
 }
 Found = tuple[str, str, Any]  # a match candidate: QuickBooks id, name, the object
-DESKTOP_UPDATES = {"customers": ("customer_mod", "customer_lookup"), "invoices": ("invoice_mod", "invoice_lookup")}
+DESKTOP_UPDATES = {
+    "customers": ("customer_mod", "customer_lookup"),
+    "items": ("item_mod", "item_lookup"),
+    "invoices": ("invoice_mod", "invoice_lookup"),
+    "payments": ("receive_payment_mod", "receive_payment_lookup"),
+}
+# Desktop item types qbsync can modify (the qbXML item kind each Mod is built with); any other is a blocked update.
+ITEM_MOD_KINDS: dict[str, ItemKind] = {"ItemService": "service", "ItemNonInventory": "non_inventory"}
+ITEM_TYPE_NAMES = {
+    "ItemInventory": "an inventory part",
+    "ItemInventoryAssembly": "an inventory assembly",
+    "ItemOtherCharge": "an other charge item",
+    "ItemGroup": "a group item",
+    "ItemDiscount": "a discount item",
+    "ItemSubtotal": "a subtotal item",
+    "ItemPayment": "a payment item",
+    "ItemSalesTax": "a sales tax item",
+    "ItemSalesTaxGroup": "a sales tax group",
+    "ItemFixedAsset": "a fixed asset item",
+}
 JOB_FINISHED = "qbd.job_finished"  # transfer kind: apply a Desktop job's outcome to its record
 REFRESH_REF = "refresh:"  # <record job ref>:<stale EditSequence>: a lookup before a Desktop mod
 QBO_ENTITY = {"customers": "Customer", "items": "Item", "invoices": "Invoice", "payments": "Payment"}
@@ -198,11 +218,15 @@ class SyncWorker:
                     raise Blocked(
                         "desktop_update_unsupported",
                         f"{record.kind[:-1].capitalize()} {record.source_id!r} is already in QuickBooks Desktop; "
-                        f"qbsync updates customers and invoices there, not {record.kind}.",
+                        f"qbsync updates {', '.join(DESKTOP_UPDATES)} there, not {record.kind}.",
                         "Change it in QuickBooks Desktop, or keep the source unchanged.",
                     )
-                if record.qb_version is None:  # linked, not created by qbsync: read its EditSequence first
+                if record.qb_version is None or (record.kind == "items" and record.qb_type is None):
+                    # Linked, not created by qbsync (or an item of unknown type): read its EditSequence (and the
+                    # item's type, which names the Mod request) first.
                     return self._read_edit_sequence(record, connector_id)
+                if record.kind == "items" and _item_base_type(record.qb_type) not in ITEM_MOD_KINDS:
+                    raise _item_type_blocked(record)
             elif record.kind in ("customers", "items"):
                 if not self.matcher.ready(record.tenant_id, connector_id):
                     return self._wait_for_import(record, connector_id)
@@ -348,7 +372,10 @@ class SyncWorker:
             return
         edit_sequence = job.result.get("edit_sequence")
         if job.status == "done" and edit_sequence:
-            self.issues.requeue(self._save_state(record, qb_version=str(edit_sequence)))
+            changes: dict[str, Any] = {"qb_version": str(edit_sequence)}
+            if kind == "items":  # ItemQuery answers with the item's own Ret: ItemServiceRet, ItemInventoryRet…
+                changes["qb_type"] = str(job.result.get("qb_type") or "unknown")
+            self.issues.requeue(self._save_state(record, **changes))
             return
         reason = {
             "code": "quickbooks_record_missing",
@@ -368,7 +395,20 @@ class SyncWorker:
                 return "customer_mod", CustomerChange(record.qb_id, record.qb_version or "", qbd), []
             return "customer_add", qbd, []
         if record.kind == "items":
-            return "item_add", mapping.qbd_item(SourceItem.model_validate(record.payload), settings), []
+            item = mapping.qbd_item(SourceItem.model_validate(record.payload), settings)
+            if record.qb_id is not None:
+                # The Mod request follows the item's type in QuickBooks (checked by _to_desktop), not the source's
+                # type: QuickBooks cannot turn a service into a non-inventory part. A sales-and-purchase item stays
+                # one (its purchase fields untouched) even when qbsync sends no purchase information.
+                base, _, form = (record.qb_type or "").partition("/")
+                item_change = ItemChange(
+                    record.qb_id,
+                    record.qb_version or "",
+                    replace(item, kind=ITEM_MOD_KINDS[base]),
+                    sales_and_purchase=form == "SalesAndPurchase",
+                )
+                return "item_mod", item_change, []
+            return "item_add", item, []
         if record.kind == "invoices":
             invoice = SourceInvoice.model_validate(record.payload)
             customer_record = self._dependency(record, "customers", invoice.customer_id)
@@ -406,7 +446,11 @@ class SyncWorker:
                 ),
                 invoices={k: mapping.QbRef(v.qb_id, v.payload.get("doc_number")) for k, v in invoice_records.items()},
             )
-            return "receive_payment_add", mapping.qbd_payment(payment, settings, refs), []
+            mapped_payment = mapping.qbd_payment(payment, settings, refs)
+            if record.qb_id is not None:
+                change = ReceivePaymentChange(record.qb_id, record.qb_version or "", mapped_payment)
+                return "receive_payment_mod", change, []
+            return "receive_payment_add", mapped_payment, []
         raise QbsyncError(f"Unknown record kind {record.kind!r}.")
 
     def _queued_or_synced(self, record: SyncRecord, dependencies: list[SyncRecord]) -> list[int]:
@@ -472,6 +516,7 @@ class SyncWorker:
                 action="update" if job.kind.endswith("_mod") else "create",
                 qb_id=qb_id,
                 qb_version=result.get("edit_sequence"),
+                qb_type=_item_type(job) if kind == "items" else None,
             )
             self.events.publish(EVENT_ON_SYNC[kind], record.tenant_id, {"id": source_id, "quickbooks_id": qb_id})
             self._release_dependents(synced)
@@ -789,6 +834,7 @@ class SyncWorker:
         action: str = "",
         qb_id: str | None = None,
         qb_version: str | None = None,
+        qb_type: str | None = None,
         reason: dict[str, Any] | None = None,
         code: str | None = None,
         message: str | None = None,
@@ -801,6 +847,7 @@ class SyncWorker:
             changes: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
             if state == "synced":
                 changes.update(qb_id=qb_id, qb_version=qb_version, synced_hash=current.content_hash, synced_at=now)
+                changes["qb_type"] = qb_type
             try:
                 saved = self.store.records.save(replace(current, **changes))
                 break
@@ -828,6 +875,38 @@ class SyncWorker:
             )
         )
         return saved
+
+
+def _item_type(job: Job) -> str | None:
+    """The QuickBooks type (and form) of the item an item_add / item_mod job wrote: from its answer
+    (``ItemServiceRet`` → ``ItemService``), else (a response recovered by a verification query) from its request."""
+    answered = job.result.get("qb_type")
+    if answered:
+        return str(answered)
+    if job.kind not in ("item_add", "item_mod"):
+        return None
+    record = job_kind(job.kind).record_from(job.payload)
+    item = record if isinstance(record, Item) else record.item
+    both = item.is_sales_and_purchase or getattr(record, "sales_and_purchase", False)
+    base = {"service": "ItemService", "non_inventory": "ItemNonInventory"}[item.kind]
+    return base + ("/SalesAndPurchase" if both else "")
+
+
+def _item_base_type(qb_type: str | None) -> str:
+    return (qb_type or "").partition("/")[0]
+
+
+def _item_type_blocked(record: SyncRecord) -> Blocked:
+    qb_type = _item_base_type(record.qb_type) or "unknown"
+    what = ITEM_TYPE_NAMES.get(qb_type, f"an item of type {qb_type}")
+    return Blocked(
+        "desktop_item_type_unsupported",
+        f"Item {record.source_id!r} is linked to {what} in QuickBooks Desktop ({record.qb_id}); qbsync updates "
+        "service and non-inventory items there, so this change was not sent.",
+        "Make the change in QuickBooks Desktop and keep the source unchanged, or link the record to a service or "
+        'non-inventory item: POST /v1/match-issues/{id}/resolve {"quickbooks_id": …}.',
+        quickbooks_type=qb_type,
+    )
 
 
 def _job_ref(record: SyncRecord) -> str:
