@@ -45,7 +45,16 @@ from qbsync.sync.ingest import (
     TransferList,
     record_view,
 )
-from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
+from qbsync.sync.records import (
+    RECORD_MODELS,
+    SourceCustomer,
+    SourceExpenseReport,
+    SourceInvoice,
+    SourceItem,
+    SourcePayment,
+    SourcePurchaseOrder,
+    SourceTimesheet,
+)
 from qbsync.tenancy import settings_of
 
 app = Chalice(app_name="qbsync", configure_logs=False)  # Powertools owns the "qbsync" logger (JSON, redacted)
@@ -436,6 +445,67 @@ def post_payments(ctx: ViewContext) -> AcceptedList:
     return ctx.services.ingest.accept(ctx.tenant, "payments", ctx.body)
 
 
+@api.route(
+    "/v1/timesheets",
+    "POST",
+    summary="Send timesheets to QuickBooks Desktop time tracking (one or a list)",
+    body="json",
+    schema=SourceTimesheet,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_timesheets(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "timesheets", ctx.body)
+
+
+@api.route(
+    "/v1/expense-reports",
+    "POST",
+    summary="Send expense reports to QuickBooks Desktop as bills or credit-card charges (one or a list)",
+    body="json",
+    schema=SourceExpenseReport,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_expense_reports(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "expense_reports", ctx.body)
+
+
+@api.route(
+    "/v1/purchase-orders",
+    "POST",
+    summary="Send purchase orders to QuickBooks Desktop (one or a list)",
+    body="json",
+    schema=SourcePurchaseOrder,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_purchase_orders(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "purchase_orders", ctx.body)
+
+
+@api.route("/v1/timesheets/{record_id}", "GET", summary="A timesheet's sync state", response=RecordView, tag="records")
+def get_timesheet(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "timesheets", record_id))
+
+
+@api.route(
+    "/v1/expense-reports/{record_id}", "GET", summary="An expense report's sync state", response=RecordView, tag="records"
+)
+def get_expense_report(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "expense_reports", record_id))
+
+
+@api.route(
+    "/v1/purchase-orders/{record_id}", "GET", summary="A purchase order's sync state", response=RecordView, tag="records"
+)
+def get_purchase_order(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "purchase_orders", record_id))
+
+
 @api.route("/v1/customers/{record_id}", "GET", summary="A customer's sync state", response=RecordView, tag="records")
 def get_customer(ctx: ViewContext, record_id: str) -> RecordView:
     return record_view(ctx.services.ingest.get(ctx.tenant, "customers", record_id))
@@ -534,6 +604,7 @@ def sync_progress(ctx: ViewContext, sync_id: str) -> SyncProgress:
     tag="records",
 )
 def resync(ctx: ViewContext, kind: str, record_id: str) -> RecordView:
-    if kind not in ("customers", "items", "invoices", "payments"):
+    kind = kind.replace("-", "_")  # expense-reports, purchase-orders as in their routes
+    if kind not in RECORD_MODELS:
         raise NotFound(f"No record kind {kind!r}.")
     return record_view(ctx.services.bulk.resync(ctx.tenant, kind, record_id))
