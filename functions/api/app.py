@@ -36,6 +36,7 @@ from qbsync.qbo.webhooks import SIGNATURE_HEADER, WebhookAck
 from qbsync.qbwc.qwc import APP_NAME, qwc_document, qwc_filename
 from qbsync.qbwc.soap import dispatch
 from qbsync.qbwc.wsdl import support_page_html, wsdl_document
+from qbsync.sync import desktop_transfers
 from qbsync.sync.ingest import (
     AcceptedList,
     MatchIssueList,
@@ -175,7 +176,11 @@ def get_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
     tag="connectors",
 )
 def update_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
-    return connector_view(ctx.services.connectors.update(ctx.tenant, connector_id, ctx.body))
+    updated = ctx.services.connectors.update(ctx.tenant, connector_id, ctx.body)
+    if ctx.body.enabled_transfers is not None:  # records that waited for a transfer turned on now go
+        waited = desktop_transfers.turned_on(connector_id, updated.enabled_transfers)
+        ctx.services.issues.release(ctx.tenant.tenant_id, waited, kinds=desktop_transfers.KINDS)
+    return connector_view(updated)
 
 
 @api.route(
@@ -494,14 +499,22 @@ def get_timesheet(ctx: ViewContext, record_id: str) -> RecordView:
 
 
 @api.route(
-    "/v1/expense-reports/{record_id}", "GET", summary="An expense report's sync state", response=RecordView, tag="records"
+    "/v1/expense-reports/{record_id}",
+    "GET",
+    summary="An expense report's sync state",
+    response=RecordView,
+    tag="records",
 )
 def get_expense_report(ctx: ViewContext, record_id: str) -> RecordView:
     return record_view(ctx.services.ingest.get(ctx.tenant, "expense_reports", record_id))
 
 
 @api.route(
-    "/v1/purchase-orders/{record_id}", "GET", summary="A purchase order's sync state", response=RecordView, tag="records"
+    "/v1/purchase-orders/{record_id}",
+    "GET",
+    summary="A purchase order's sync state",
+    response=RecordView,
+    tag="records",
 )
 def get_purchase_order(ctx: ViewContext, record_id: str) -> RecordView:
     return record_view(ctx.services.ingest.get(ctx.tenant, "purchase_orders", record_id))

@@ -226,7 +226,8 @@ class SourceTimesheet(SourceRecord):
     @property
     def minutes(self) -> int:
         """QuickBooks keeps time in whole minutes: rounded half-up."""
-        return int((self.duration * 60).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
+        seconds = (self.duration * 3600).quantize(Decimal(1))  # exact for ISO durations (hours + s/3600)
+        return int((seconds / 60).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
 
 
 class ExpenseLine(StrictRecord):
@@ -289,9 +290,7 @@ class SourcePurchaseOrder(SourceRecord):
         return self
 
 
-RecordKind = Literal[
-    "customers", "items", "invoices", "payments", "timesheets", "expense_reports", "purchase_orders"
-]
+RecordKind = Literal["customers", "items", "invoices", "payments", "timesheets", "expense_reports", "purchase_orders"]
 RECORD_MODELS: dict[str, type[SourceRecord]] = {
     "customers": SourceCustomer,
     "items": SourceItem,

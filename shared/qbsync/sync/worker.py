@@ -26,7 +26,7 @@ from qbsync.qbo.tokens import NeedsReauth, NotConnected, TokenManager
 from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, JobService
 from qbsync.settings import Settings
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
-from qbsync.sync import mapping
+from qbsync.sync import desktop_transfers, mapping
 from qbsync.sync.desktop_match import IMPORT_READY, WAITING_CODE, DesktopMatcher
 from qbsync.sync.ingest import IssueService
 from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
@@ -38,6 +38,7 @@ EVENT_ON_SYNC = {
     "payments": "payment.synced",
     "customers": "customer.synced",
     "items": "item.synced",
+    **desktop_transfers.EVENT_ON_SYNC,
 }
 LIST_CACHE_SECONDS = 60.0
 TRANSFER_STATUS: dict[str, TransferStatus] = {
@@ -118,6 +119,7 @@ class SyncWorker:
         self._lists: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self.jobs = jobs or JobService(store)
         self.matcher = DesktopMatcher(store, self.jobs)
+        self.transfers = desktop_transfers.DesktopTransfers(store)
 
     # --- entry point ----------------------------------------------------------------------------------------
 
@@ -136,6 +138,8 @@ class SyncWorker:
             return self._to_desktop(record, settings_of(tenant), record.target.removeprefix("qbd:"))
         if record.target is None:
             return {"skipped": "no target"}
+        if kind in desktop_transfers.KINDS:
+            return self._qbo_unsupported(record)
         realm = record.target.removeprefix("qbo:")
         try:
             client = self.client_factory(realm, record.tenant_id)
@@ -185,6 +189,16 @@ class SyncWorker:
         self._release_dependents(synced)
         return {"synced": qb_id, "action": action}
 
+    def _qbo_unsupported(self, record: SyncRecord) -> dict[str, Any]:
+        label = record.kind.replace("_", " ")
+        reason = {
+            "code": "transfer_unsupported",
+            "message": f"qbsync sends {label} to QuickBooks Desktop only, not (yet) to QuickBooks Online.",
+            "action": "Route the record to a Web Connector connector, or keep it out of QuickBooks Online.",
+        }
+        self._finish(record, "failed", reason=reason, code=reason["code"], message=reason["message"])
+        return {"failed": reason["code"]}
+
     # --- QuickBooks Desktop: records become connector jobs, run at the next Web Connector conversation --------
 
     def _to_desktop(self, record: SyncRecord, settings: TenantSettings, connector_id: str) -> dict[str, Any]:
@@ -209,6 +223,10 @@ class SyncWorker:
                 linked = self._desktop_match(record, settings, connector_id)
                 if linked is not None:
                     return self._linked(record, linked.qb_id, None)
+            elif record.kind in desktop_transfers.KINDS and self.transfers.enabled(record, connector_id) is None:
+                reason = self.transfers.disabled_reason(record, connector_id)
+                self._finish(record, "waiting", reason=reason, message=reason["message"])
+                return {"waiting": desktop_transfers.DISABLED_CODE}
             kind, payload, depends_on = self._desktop_job(record, settings)
             job = self.jobs.enqueue(
                 record.tenant_id, connector_id, kind, payload, depends_on=depends_on, source_ref=_job_ref(record)
@@ -219,6 +237,10 @@ class SyncWorker:
         except Waiting as waiting:
             self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
+        except desktop_transfers.ConfigurationIssue as issue:
+            self._finish(record, "blocked", reason=issue.reason, code=issue.reason["code"], message=str(issue))
+            self.transfers.note_issue(record, connector_id, issue.reason)
+            return {"blocked": issue.reason["code"]}
         except mapping.MappingError as exc:
             reason = {
                 "code": exc.code,
@@ -360,6 +382,8 @@ class SyncWorker:
         self._finish(record, "failed", reason=reason, code=reason["qb_code"], message=reason["message"])
 
     def _desktop_job(self, record: SyncRecord, settings: TenantSettings) -> tuple[str, Any, list[int]]:
+        if record.kind in desktop_transfers.KINDS:
+            return self.transfers.job(record, settings, self._dependency, self._queued_or_synced)
         if record.kind == "customers":
             qbd = mapping.qbd_customer(
                 SourceCustomer.model_validate(record.payload), settings, creating=record.qb_id is None
@@ -504,6 +528,10 @@ class SyncWorker:
             }
             self._finish(record, "blocked", reason=reason, code=code, message=result.get("message"))
             self.events.publish("match.issue", record.tenant_id, {"kind": kind, "id": source_id, **reason})
+            return
+        stale = self.transfers.stale_mapping(record, job) if kind in desktop_transfers.KINDS else None
+        if stale is not None:
+            self._finish(record, "blocked", reason=stale, code=code, message=stale["message"])
             return
         reason = {
             "code": "quickbooks_error",
