@@ -47,6 +47,7 @@ from qbsync.sync.ingest import (
     TransferList,
     record_view,
 )
+from qbsync.sync.inventory import InventoryLevel, InventoryList
 from qbsync.sync.records import (
     RECORD_MODELS,
     SourceCustomer,
@@ -518,6 +519,34 @@ def get_expense_report(ctx: ViewContext, record_id: str) -> RecordView:
 )
 def get_purchase_order(ctx: ViewContext, record_id: str) -> RecordView:
     return record_view(ctx.services.ingest.get(ctx.tenant, "purchase_orders", record_id))
+
+
+@api.route(
+    "/v1/inventory",
+    "GET",
+    summary="Quantities on hand read back from QuickBooks Desktop (after purchase orders are received)",
+    response=InventoryList,
+    tag="records",
+    query=(QueryParam("limit", "page size, 1-500", "integer"), QueryParam("cursor", "from the previous page")),
+)
+def inventory_levels(ctx: ViewContext) -> InventoryList:
+    query = ctx.request.query
+    return ctx.services.inventory.levels(
+        ctx.tenant,
+        limit=int_param(query, "limit", default=100, minimum=1, maximum=500),
+        cursor=str_param(query, "cursor"),
+    )
+
+
+@api.route(
+    "/v1/inventory/{item_id}",
+    "GET",
+    summary="One item's quantity on hand (by the source item id, or the QuickBooks ListID)",
+    response=InventoryLevel,
+    tag="records",
+)
+def inventory_level(ctx: ViewContext, item_id: str) -> InventoryLevel:
+    return ctx.services.inventory.level(ctx.tenant, item_id)
 
 
 @api.route("/v1/customers/{record_id}", "GET", summary="A customer's sync state", response=RecordView, tag="records")

@@ -369,3 +369,39 @@ def test_quickbooks_online_targets_get_a_clear_failure_not_a_crash(desk: Desk) -
     assert desk.services.sync.handle(message, MessageMeta("m", "g", 1)) == {"failed": "transfer_unsupported"}
     failed = desk.record("timesheets", "t-1")
     assert failed.state == "failed" and failed.reason is not None and "Desktop only" in failed.reason["message"]
+
+
+def test_received_purchase_orders_raise_quantities_read_back_as_inventory_updates(desk: Desk) -> None:
+    inventory = desk.services.inventory
+    connector = desk.store.connectors.get(desk.tenant.tenant_id, desk.connector.connector_id)
+    assert connector is not None
+    assert inventory.enqueue(connector) is False  # no purchase order sent yet: nothing to read
+    desk.post("purchase_orders", {"id": "po-1", "date": "2026-11-04", "vendor": "Parts Inc", "ref_number": "PO-7",
+              "lines": [{"item_id": "i-widget", "quantity": "10", "rate": "2.50"}]})  # fmt: skip
+    desk.sync()
+    assert desk.record("purchase_orders", "po-1").state == "synced"
+
+    assert inventory.enqueue(connector) is True
+    assert inventory.enqueue(connector) is False  # the read still waits for the Web Connector
+    desk.sync(runs=1)
+    events = desk.services.events.of_type("inventory.updated")  # type: ignore[attr-defined]
+    assert [(e["detail"]["item_id"], e["detail"]["quantity_on_hand"]) for e in events] == [("i-widget", "5")]
+
+    assert desk.company.purchasing.receive_purchase_order("PO-7") == {"Widget": "15"}  # received in QuickBooks
+    assert inventory.enqueue(connector) is True
+    desk.sync(runs=1)
+    events = desk.services.events.of_type("inventory.updated")  # type: ignore[attr-defined]
+    assert [(e["detail"]["quantity_on_hand"], e["detail"]["previous"]) for e in events[1:]] == [("15", "5")]
+
+    assert inventory.enqueue(connector) is True  # nothing changed since: no event
+    desk.sync(runs=1)
+    assert len(desk.services.events.of_type("inventory.updated")) == 2  # type: ignore[attr-defined]
+
+    base = desk.url.removesuffix("/qbwc")
+    auth = {"Authorization": f"Bearer {desk.api_key}"}
+    level = requests.get(f"{base}/v1/inventory/i-widget", headers=auth, timeout=10).json()
+    assert (level["quantity_on_hand"], level["name"], level["item_id"]) == ("15", "Widget", "i-widget")
+    listed = requests.get(f"{base}/v1/inventory", headers=auth, timeout=10).json()["items"]
+    assert [(i["item_id"], i["quantity_on_hand"]) for i in listed] == [("i-widget", "15")]
+    missing = requests.get(f"{base}/v1/inventory/svc", headers=auth, timeout=10)
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
