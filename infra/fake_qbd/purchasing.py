@@ -183,6 +183,30 @@ class Purchasing:
             sub(ref, "FullName", account.full_name)
             return self.company._new_list("PayrollItemWage", name, None, [_el("WageType", "Hourly"), ref])
 
+    def add_inventory_item(self, name: str, quantity_on_hand: Decimal | int | str = 0) -> ListRecord:
+        """An inventory part (income Sales, COGS Cost of Goods Sold, asset Inventory Asset: QuickBooks creates that
+        account with the first inventory part, so this hook does too)."""
+        from infra.fake_qbd.company import _el
+
+        c = self.company
+        with c._lock:
+            if c._find_list(("Account",), "Inventory Asset") is None:
+                c._admin_add(_element("AccountAdd", ("Name", "Inventory Asset"), ("AccountType", "OtherCurrentAsset")))
+            add = etree.Element("ItemInventoryAdd")
+            add.append(_el("Name", name))
+            for tag, account in (
+                ("IncomeAccountRef", "Sales"),
+                ("COGSAccountRef", "Cost of Goods Sold"),
+                ("AssetAccountRef", "Inventory Asset"),
+            ):
+                sub(sub(add, tag), "FullName", account)
+            add.append(_el("QuantityOnHand", _num(Decimal(str(quantity_on_hand)))))
+            return c._admin_add(add)
+
+    def inventory(self) -> dict[str, str]:
+        """Inventory part full name → QuantityOnHand."""
+        return {r.full_name: r.field_text("QuantityOnHand") or "0" for r in self.company._list_of("ItemInventory")}
+
     def receive_purchase_order(self, txn: str) -> dict[str, str]:
         """Receive every open line of a purchase order (by TxnID or RefNumber): inventory items gain the quantity.
         Returns item full name → its new QuantityOnHand."""
@@ -394,3 +418,10 @@ class Purchasing:
 def _num(value: Decimal) -> str:
     text_value = format(value.normalize(), "f")
     return text_value if text_value not in ("-0",) else "0"
+
+
+def _element(tag: str, *children: tuple[str, str]) -> etree._Element:
+    el = etree.Element(tag)
+    for child, value in children:
+        sub(el, child, value)
+    return el

@@ -4,13 +4,15 @@ order raises QuantityOnHand and ItemInventoryQuery reads it back; everything sur
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from infra.fake_qbd import FakeCompany
+from infra.fake_qbd import FakeCompany, admin
 from infra.fake_qbd.company import StatusError
 from qbsync.qbxml import build_message_set, parse_response
 from qbsync.qbxml.purchasing import (
@@ -154,3 +156,29 @@ def test_admin_hooks_refuse_duplicates(company: FakeCompany) -> None:
         company.purchasing.add_employee("Acme")  # names are unique across customers, vendors and employees
     with pytest.raises(StatusError):
         company.purchasing.add_payroll_wage_item("Overtime", "No Such Account")
+
+
+def test_admin_cli_acts_as_the_quickbooks_user(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "desk.json"
+    state.write_text(FakeCompany().to_json())
+    for argv in (
+        ["add-employee", "Alice Field"],
+        ["add-payroll-item", "Regular Pay", "--expense-account", "Office Supplies"],
+        ["add-inventory-item", "Widget", "--quantity", "5"],
+    ):
+        assert admin.main(["--company-state", str(state), *argv]) == 0
+    assert admin.main(["--company-state", str(state), "add-employee", "Alice Field"]) == 1  # 3100: name in use
+    assert admin.main(["--company-state", str(state), "add-inventory-item", "Bolt", "--quantity", "x"]) == 1
+    company = FakeCompany.from_json(state.read_text())
+    seed(company, "<VendorAddRq><VendorAdd><Name>Parts Inc</Name></VendorAdd></VendorAddRq>")
+    order = PurchaseOrder(
+        vendor="Parts Inc", ref_number="PO-9", lines=(PurchaseOrderLine(item="Widget", quantity=Decimal("2.5")),)
+    )
+    [result] = send(company, build_purchase_order_add("1", order))
+    assert result.ok
+    state.write_text(company.to_json())
+    assert admin.main(["--company-state", str(state), "receive-po", "PO-9"]) == 0
+    assert admin.main(["--company-state", str(state), "receive-po", "PO-404"]) == 1
+    capsys.readouterr()
+    assert admin.main(["--company-state", str(state), "inventory"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"Widget": "7.5"}
