@@ -405,3 +405,22 @@ def test_received_purchase_orders_raise_quantities_read_back_as_inventory_update
     assert [(i["item_id"], i["quantity_on_hand"]) for i in listed] == [("i-widget", "15")]
     missing = requests.get(f"{base}/v1/inventory/svc", headers=auth, timeout=10)
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_a_setting_naming_an_account_quickbooks_lacks_is_a_configuration_issue(desk: Desk) -> None:
+    tenant = desk.store.tenants.get(desk.tenant.tenant_id)
+    assert tenant is not None
+    tenant.settings["expense_credit_card_account"] = "Amex"  # not in the company file
+    desk.store.tenants.update(tenant)
+    report = {"id": "e-1", "date": "2026-11-03", "resource_id": "r-alice", "paid_with": "credit_card",
+              "lines": [{"category": "travel", "amount": "45.00"}]}  # fmt: skip
+    desk.post("expense_reports", report)
+    desk.sync()
+    record = desk.record("expense_reports", "e-1")
+    assert record.state == "blocked" and record.reason is not None
+    assert (
+        record.reason["code"] == "quickbooks_reference_missing"
+        and "PATCH /v1/tenant/settings" in record.reason["action"]
+    )
+    assert any(c["status"] == "success_with_configuration_issues" for c in desk.conversations())
+    assert desk.company.purchasing.of_type("CreditCardCharge") == []

@@ -312,8 +312,9 @@ class DesktopTransfers:
     # --- QuickBooks' answer ---------------------------------------------------------------------------------
 
     def stale_mapping(self, record: SyncRecord, job: Job) -> dict[str, Any] | None:
-        """The reason for a 3140 "invalid reference" that names one of the record's mapped targets, else None."""
-        if str(job.result.get("status_code", "")) != "3140":
+        """The reason for a 3140 "invalid reference" to a list the mappings and settings point into (a stale
+        mapping when it names one of the record's mapped targets); None for other answers."""
+        if not is_configuration_issue(job):
             return None
         found = INVALID_REF.search(str(job.result.get("message", "")))
         if found is None:
@@ -324,8 +325,15 @@ class DesktopTransfers:
             return None
         mappings = Mappings.load(self.store, record.tenant_id)
         keys = [key for key in _mapped_keys(record, kind) if (t := mappings.get(kind, key)) and _same(t.name, name)]
-        if not keys:
-            return None
+        if not keys:  # a name from the settings (the credit card or A/P account): a configuration issue too
+            return {
+                "code": "quickbooks_reference_missing",
+                "qb_code": "3140",
+                "message": str(job.result.get("message", "")),
+                "action": f"Create {name!r} in QuickBooks or correct the setting that names it "
+                "(PATCH /v1/tenant/settings), then re-sync the record.",
+                "configuration_issue": True,
+            }
         return {
             "code": "mapping_stale",
             "qb_code": "3140",

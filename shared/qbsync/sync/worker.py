@@ -579,8 +579,9 @@ class SyncWorker:
 
     def _unsynced_dependencies(self, record: SyncRecord) -> list[str]:
         payload = record.payload
-        refs = [("customers", payload.get("customer_id"))]
+        refs = [("customers", payload.get("customer_id")), ("items", payload.get("service_item_id"))]
         refs += [("items", line.get("item_id")) for line in payload.get("lines", [])]
+        refs += [("customers", line.get("customer_id")) for line in payload.get("lines", [])]
         refs += [("invoices", a.get("invoice_id")) for a in payload.get("applied_to", [])]
         waits = []
         for kind, source_id in refs:
