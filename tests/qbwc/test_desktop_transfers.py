@@ -6,7 +6,7 @@ the records' states, the connector grid's conversations."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -360,15 +360,6 @@ def test_a_disabled_transfer_waits_and_goes_when_turned_on(desk: Desk) -> None:
     assert desk.record("purchase_orders", "po-1").state == "synced"
     [order] = desk.company.purchasing.of_type("PurchaseOrder")
     assert order.lines[0]["Quantity"] == "3" and Decimal(order.header["TotalAmount"]) == Decimal("6.00")
-
-
-def test_quickbooks_online_targets_get_a_clear_failure_not_a_crash(desk: Desk) -> None:
-    desk.post("timesheets", TIMESHEET)
-    moved = desk.store.records.save(replace(desk.record("timesheets", "t-1"), target="qbo:123"))
-    message, _group, _dedup = desk.services.ingest.message(moved)
-    assert desk.services.sync.handle(message, MessageMeta("m", "g", 1)) == {"failed": "transfer_unsupported"}
-    failed = desk.record("timesheets", "t-1")
-    assert failed.state == "failed" and failed.reason is not None and "Desktop only" in failed.reason["message"]
 
 
 def test_received_purchase_orders_raise_quantities_read_back_as_inventory_updates(desk: Desk) -> None:

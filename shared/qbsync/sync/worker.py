@@ -17,6 +17,7 @@ from typing import Any
 from qbsync.clock import iso
 from qbsync.errors import ConcurrentModification, QbsyncError
 from qbsync.events import EventPublisher
+from qbsync.mappings import Mappings
 from qbsync.models import TenantSettings
 from qbsync.observability import get_logger
 from qbsync.qbo import errors as qbo_errors
@@ -26,10 +27,18 @@ from qbsync.qbo.tokens import NeedsReauth, NotConnected, TokenManager
 from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, JobService
 from qbsync.settings import Settings
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
-from qbsync.sync import desktop_transfers, mapping
+from qbsync.sync import desktop_transfers, mapping, qbo_transfers
 from qbsync.sync.desktop_match import IMPORT_READY, WAITING_CODE, DesktopMatcher
 from qbsync.sync.ingest import IssueService
-from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
+from qbsync.sync.records import (
+    SourceCustomer,
+    SourceExpenseReport,
+    SourceInvoice,
+    SourceItem,
+    SourcePayment,
+    SourcePurchaseOrder,
+    SourceTimesheet,
+)
 from qbsync.tenancy import settings_of
 from qbsync.transfers import MessageMeta, TransferMessage
 
@@ -138,8 +147,6 @@ class SyncWorker:
             return self._to_desktop(record, settings_of(tenant), record.target.removeprefix("qbd:"))
         if record.target is None:
             return {"skipped": "no target"}
-        if kind in desktop_transfers.KINDS:
-            return self._qbo_unsupported(record)
         realm = record.target.removeprefix("qbo:")
         try:
             client = self.client_factory(realm, record.tenant_id)
@@ -151,6 +158,20 @@ class SyncWorker:
         except Waiting as waiting:
             self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
+        except desktop_transfers.ConfigurationIssue as issue:
+            self._finish(record, "blocked", reason=issue.reason, code=issue.reason["code"], message=str(issue))
+            return {"blocked": issue.reason["code"]}
+        except mapping.MappingError as exc:
+            if kind not in desktop_transfers.KINDS:
+                raise
+            reason = {
+                "code": exc.code,
+                "message": exc.detail,
+                "errors": exc.extra.get("errors"),
+                "action": "Fix the record in the source and send it again.",
+            }
+            self._finish(record, "failed", reason=reason, code=exc.code, message=exc.detail)
+            return {"failed": exc.code}
         except (NeedsReauth, NotConnected) as exc:
             self._finish(
                 record,
@@ -188,16 +209,6 @@ class SyncWorker:
         self.events.publish(EVENT_ON_SYNC[kind], record.tenant_id, {"id": source_id, "quickbooks_id": qb_id})
         self._release_dependents(synced)
         return {"synced": qb_id, "action": action}
-
-    def _qbo_unsupported(self, record: SyncRecord) -> dict[str, Any]:
-        label = record.kind.replace("_", " ")
-        reason = {
-            "code": "transfer_unsupported",
-            "message": f"qbsync sends {label} to QuickBooks Desktop only, not (yet) to QuickBooks Online.",
-            "action": "Route the record to a Web Connector connector, or keep it out of QuickBooks Online.",
-        }
-        self._finish(record, "failed", reason=reason, code=reason["code"], message=reason["message"])
-        return {"failed": reason["code"]}
 
     # --- QuickBooks Desktop: records become connector jobs, run at the next Web Connector conversation --------
 
@@ -681,7 +692,37 @@ class SyncWorker:
                 ),
             )
             return self._write(client, record, "Payment", body, rid)
+        if kind in desktop_transfers.KINDS:
+            entity, body = self._qbo_transfer_body(client, record, settings)
+            return self._write(client, record, entity, body, rid)
         raise QbsyncError(f"Unknown record kind {kind!r}.")
+
+    def _qbo_transfer_body(
+        self, client: QboClient, record: SyncRecord, settings: TenantSettings
+    ) -> tuple[str, dict[str, Any]]:
+        """T6-T8 to QuickBooks Online (see :mod:`qbsync.sync.qbo_transfers`); dependencies must be in QuickBooks."""
+        look = qbo_transfers.QboLookup(
+            desktop_transfers.Resolver(Mappings.load(self.store, record.tenant_id), settings),
+            lambda entity: self._ids(client, entity),
+        )
+
+        def ref(kind: str, source_id: str) -> mapping.QbRef:
+            found = self._dependency(record, kind, source_id)
+            self._raise_if_waiting(record, [found])
+            return mapping.QbRef(found.qb_id, found.payload.get("name"))
+
+        if record.kind == "timesheets":
+            ts = SourceTimesheet.model_validate(record.payload)
+            customer = ref("customers", ts.customer_id) if ts.customer_id else None
+            body = qbo_transfers.time_activity(ts, look, customer=customer, item=ref("items", ts.service_item_id))
+            return "TimeActivity", body
+        if record.kind == "expense_reports":
+            report = SourceExpenseReport.model_validate(record.payload)
+            ids = sorted({line.customer_id for line in report.lines if line.customer_id})
+            return qbo_transfers.expense(report, look, customers={cid: ref("customers", cid) for cid in ids})
+        order = SourcePurchaseOrder.model_validate(record.payload)
+        items = {line.item_id: ref("items", line.item_id) for line in order.lines}
+        return "PurchaseOrder", qbo_transfers.purchase_order(order, look, items=items)
 
     def _write(
         self,
@@ -753,7 +794,8 @@ class SyncWorker:
         cached = self._lists.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        name_field = "FullyQualifiedName" if entity in ("Account", "Class") else "Name"
+        name_field = {"Account": "FullyQualifiedName", "Class": "FullyQualifiedName"}.get(entity, "Name")
+        name_field = "DisplayName" if entity in ("Employee", "Vendor") else name_field
         ids = {str(row.get(name_field) or row.get("Name")): str(row["Id"]) for row in client.query_all(entity)}
         self._lists[key] = (time.monotonic() + LIST_CACHE_SECONDS, ids)
         return ids
