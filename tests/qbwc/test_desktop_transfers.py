@@ -294,6 +294,11 @@ def test_missing_mapping_is_a_configuration_issue_and_fixing_it_sends_the_record
     assert blocked.state == "blocked" and blocked.reason is not None
     assert blocked.reason["code"] == "mapping_missing" and "r-carol" in blocked.reason["message"]
     assert "PUT /v1/mappings/resources" in blocked.reason["action"]
+    told = desk.services.events.of_type("configuration.issue")  # type: ignore[attr-defined]
+    assert {(e["detail"]["id"], e["detail"]["code"]) for e in told} == {
+        ("t-new", "mapping_missing"),
+        ("e-emp", "mapping_missing"),
+    }
     # The expense report's first problem found: the category has no mapping.
     assert desk.record("expense_reports", "e-emp").reason["code"] == "mapping_missing"  # type: ignore[index]
     assert desk.record("timesheets", "t-1").state == "synced"

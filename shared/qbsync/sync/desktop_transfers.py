@@ -52,6 +52,7 @@ EVENT_ON_SYNC = {
 }
 JOB_KINDS = ("time_tracking_add", "bill_add", "credit_card_charge_add", "purchase_order_add")
 DISABLED_CODE = "transfer_disabled"
+CONFIG_EVENT = "configuration.issue"  # a record blocked by a missing or stale mapping or setting
 MAX_PENDING_ISSUES = 50  # configuration issues kept on a connector until its next conversation reports them
 # QuickBooks' 3140 message names the list: 'There is an invalid reference to QuickBooks Employee "Bob" in the …'
 INVALID_REF = re.compile(r'invalid reference to QuickBooks ([A-Za-z ]+?) "([^"]*)"')

@@ -159,7 +159,7 @@ class SyncWorker:
             self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
         except desktop_transfers.ConfigurationIssue as issue:
-            self._finish(record, "blocked", reason=issue.reason, code=issue.reason["code"], message=str(issue))
+            self._configuration_issue(record, issue.reason)
             return {"blocked": issue.reason["code"]}
         except mapping.MappingError as exc:
             if kind not in desktop_transfers.KINDS:
@@ -210,6 +210,19 @@ class SyncWorker:
         self._release_dependents(synced)
         return {"synced": qb_id, "action": action}
 
+    def _configuration_issue(self, record: SyncRecord, reason: dict[str, Any]) -> None:
+        """Blocked until the mappings or settings are fixed (M1-M5): the record says why, the SaaS app is told."""
+        self._finish(
+            record,
+            "blocked",
+            reason=reason,
+            code=str(reason.get("qb_code") or reason["code"]),
+            message=reason["message"],
+        )
+        self.events.publish(
+            desktop_transfers.CONFIG_EVENT, record.tenant_id, {"kind": record.kind, "id": record.source_id, **reason}
+        )
+
     # --- QuickBooks Desktop: records become connector jobs, run at the next Web Connector conversation --------
 
     def _to_desktop(self, record: SyncRecord, settings: TenantSettings, connector_id: str) -> dict[str, Any]:
@@ -249,7 +262,7 @@ class SyncWorker:
             self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
         except desktop_transfers.ConfigurationIssue as issue:
-            self._finish(record, "blocked", reason=issue.reason, code=issue.reason["code"], message=str(issue))
+            self._configuration_issue(record, issue.reason)
             self.transfers.note_issue(record, connector_id, issue.reason)
             return {"blocked": issue.reason["code"]}
         except mapping.MappingError as exc:
@@ -542,7 +555,7 @@ class SyncWorker:
             return
         stale = self.transfers.stale_mapping(record, job) if kind in desktop_transfers.KINDS else None
         if stale is not None:
-            self._finish(record, "blocked", reason=stale, code=code, message=stale["message"])
+            self._configuration_issue(record, stale)
             return
         reason = {
             "code": "quickbooks_error",
