@@ -420,3 +420,13 @@ def test_a_setting_naming_an_account_quickbooks_lacks_is_a_configuration_issue(d
     )
     assert any(c["status"] == "success_with_configuration_issues" for c in desk.conversations())
     assert desk.company.purchasing.of_type("CreditCardCharge") == []
+
+
+def test_an_unknown_vendor_named_by_the_record_is_the_records_failure(desk: Desk) -> None:
+    desk.post("purchase_orders", {"id": "po-x", "date": "2026-11-04", "vendor": "Nobody Supplies",
+              "lines": [{"item_id": "i-widget", "quantity": "1", "rate": "1"}]})  # fmt: skip
+    desk.sync()
+    record = desk.record("purchase_orders", "po-x")
+    assert record.state == "failed" and record.reason is not None
+    assert record.reason["code"] == "quickbooks_error" and record.reason["qb_code"] == "3140"
+    assert 'Vendor "Nobody Supplies"' in record.reason["message"]

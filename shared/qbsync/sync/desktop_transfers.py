@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from qbsync.errors import ConcurrentModification
-from qbsync.mappings import MAPPING_KINDS, TARGET_OF, MappingKind, Mappings, MappingTarget, MissingMapping
+from qbsync.mappings import TARGET_OF, MappingKind, Mappings, MappingTarget, MissingMapping
 from qbsync.models import TenantSettings
 from qbsync.qbxml.purchasing import (
     Bill,
@@ -326,6 +326,8 @@ class DesktopTransfers:
             return None
         mappings = Mappings.load(self.store, record.tenant_id)
         keys = [key for key in _mapped_keys(record, kind) if (t := mappings.get(kind, key)) and _same(t.name, name)]
+        if not keys and _same(str(record.payload.get("vendor") or ""), name):
+            return None  # the purchase order's own vendor field: the record is wrong, not the configuration
         if not keys:  # a name from the settings (the credit card or A/P account): a configuration issue too
             return {
                 "code": "quickbooks_reference_missing",
@@ -414,4 +416,4 @@ def is_configuration_issue(job: Job) -> bool:
     return found is not None and found.group(1).strip() in LIST_KIND
 
 
-__all__ = ["KINDS", "MAPPING_KINDS", "ConfigurationIssue", "DesktopTransfers", "is_configuration_issue"]
+__all__ = ["KINDS", "ConfigurationIssue", "DesktopTransfers", "is_configuration_issue"]
