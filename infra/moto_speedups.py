@@ -6,9 +6,11 @@ proportion to everything stored, so a long run slows down as it goes, which the 
 * **DynamoDB Query on the table's own key** walks and sorts *every item of the table* to find one partition
   (``Table.query`` → ``Table.all_items``). DynamoDB reads only that partition. Patched: the query sees only the
   items of its partition; index queries and everything else are untouched.
-* **SQS SendMessage on a FIFO queue** builds the queue's whole attribute map (counting every message, visible,
-  in flight and delayed) three times per message, only to read ``ContentBasedDeduplication``. Patched: while a
-  message is being sent, the attribute map holds just that one attribute.
+* **SQS** builds a queue's whole attribute map (counting every message, visible, in flight and delayed) three
+  times per message sent, only to read ``ContentBasedDeduplication``, and three times per message *received* (for
+  ``MessageRetentionPeriod``), and twice per name asked of GetQueueAttributes. Patched: while a message is sent,
+  the map holds just that one attribute; within one ReceiveMessage or GetQueueAttributes call, the map is built once
+  (one snapshot per call, which is also what SQS answers).
 
 What moto answers is unchanged (``tests/unit/test_moto_speedups.py`` compares patched and unpatched answers);
 :func:`install` refuses to patch a moto whose internals no longer look as expected, rather than patch them wrongly.
@@ -38,7 +40,7 @@ def install() -> None:
         if _installed:
             return
         _patch_dynamodb_query()
-        _patch_sqs_send()
+        _patch_sqs()
         _installed = True
 
 
@@ -80,7 +82,7 @@ def _patch_dynamodb_query() -> None:
     Table.query = partition_query  # type: ignore[method-assign]
 
 
-def _patch_sqs_send() -> None:
+def _patch_sqs() -> None:
     from moto.sqs.models import Queue, SQSBackend
 
     attributes = Queue.attributes
@@ -92,7 +94,12 @@ def _patch_sqs_send() -> None:
         if getattr(_local, "sending", 0) and self.fifo_queue:
             value = self.content_based_deduplication
             return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
-        return full_attributes(self)
+        memo: dict[int, dict[str, Any]] | None = getattr(_local, "memo", None)
+        if memo is None:
+            return full_attributes(self)
+        if id(self) not in memo:
+            memo[id(self)] = full_attributes(self)
+        return dict(memo[id(self)])
 
     def sending(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -105,6 +112,21 @@ def _patch_sqs_send() -> None:
 
         return wrapper
 
+    def one_snapshot(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if getattr(_local, "memo", None) is not None:
+                return method(*args, **kwargs)
+            _local.memo = {}
+            try:
+                return method(*args, **kwargs)
+            finally:
+                _local.memo = None
+
+        return wrapper
+
     Queue.attributes = property(lean_attributes)  # type: ignore[assignment,method-assign]
     SQSBackend.send_message = sending(SQSBackend.send_message)  # type: ignore[method-assign]
     SQSBackend.send_message_batch = sending(SQSBackend.send_message_batch)  # type: ignore[method-assign]
+    SQSBackend.receive_message = one_snapshot(SQSBackend.receive_message)  # type: ignore[method-assign]
+    SQSBackend.get_queue_attributes = one_snapshot(SQSBackend.get_queue_attributes)  # type: ignore[method-assign]

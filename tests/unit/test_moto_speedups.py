@@ -70,6 +70,10 @@ SCENARIO = textwrap.dedent(
             out.append([m["Body"] for m in got])
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             out.append({k: v for k, v in attrs.items() if not k.endswith(("Timestamp", "Arn"))})
+            names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "FifoQueue", "Policy"]
+            out.append(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"])
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "60"})
+            out.append(len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])))
     print(json.dumps(out, sort_keys=True))
     """
 )
