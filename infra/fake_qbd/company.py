@@ -81,13 +81,13 @@ JE_UNBALANCED_CODE = 3020  # exact QuickBooks code/wording for an unbalanced jou
 INVALID_REF_TAIL = "  QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
 
 NAME_KINDS = ("Customer", "Vendor", "Employee", "OtherName")
-ITEM_KINDS = ("ItemService", "ItemNonInventory", "ItemDiscount", "ItemSalesTax", "ItemInventory")
-LIST_KINDS = (*NAME_KINDS, *ITEM_KINDS, "Account", "Class", "SalesTaxCode", "StandardTerms")
+ITEM_KINDS = ("ItemService", "ItemNonInventory", "ItemInventory", "ItemDiscount", "ItemSalesTax")
+LIST_KINDS = (*NAME_KINDS, *ITEM_KINDS, "Account", "Class", "SalesTaxCode", "StandardTerms", "PayrollItemWage")
 TXN_KINDS = ("Invoice", "ReceivePayment", "JournalEntry")
 MAX_NAME = {"Customer": 41, "Vendor": 41, "ItemService": 31, "ItemNonInventory": 31, "Account": 31, "Class": 31}
 MAX_NAME |= {"ItemDiscount": 31, "ItemSalesTax": 31, "SalesTaxCode": 3, "StandardTerms": 31, "ItemInventory": 31}
 # Rets of these kinds have no FullName/ParentRef/Sublevel (qbxml130.xsd).
-FLAT_KINDS = ("Vendor", "ItemSalesTax", "SalesTaxCode", "StandardTerms")
+FLAT_KINDS = ("Vendor", "Employee", "ItemSalesTax", "SalesTaxCode", "StandardTerms", "PayrollItemWage")
 # Top-level references that list records may carry: tag -> (kinds, label in the 3140 message).
 LIST_REFS: dict[str, tuple[tuple[str, ...], str]] = {
     "AccountRef": (("Account",), "Account"),
@@ -131,7 +131,7 @@ INT_TAGS = {"StdDueDays", "StdDiscountDays"}
 DATE_TAGS = {"TxnDate", "DueDate", "ShipDate", "ServiceDate", "FromTxnDate", "ToTxnDate", "OpenBalanceDate"}
 ITERABLE = {"CustomerQueryRq", "VendorQueryRq", "ItemQueryRq", "ItemServiceQueryRq", "ItemNonInventoryQueryRq"}
 ITERABLE |= {"InvoiceQueryRq", "ReceivePaymentQueryRq", "JournalEntryQueryRq"}
-ITERABLE |= {"ItemDiscountQueryRq", "ItemSalesTaxQueryRq", "ItemInventoryQueryRq"}
+ITERABLE |= {"ItemDiscountQueryRq", "ItemSalesTaxQueryRq", "ItemInventoryQueryRq", "EmployeeQueryRq"}
 SEED_ACCOUNTS = (
     ("Accounts Receivable", "AccountsReceivable"),
     ("Undeposited Funds", "OtherCurrentAsset"),
@@ -389,6 +389,10 @@ class FakeCompany:
         self._last_message_set: tuple[str, str] | None = None  # (newMessageSetID, response)
         self.request_log: list[RequestLogEntry] = []
         self.default_sales_tax_item_id: str | None = None  # Sales Tax preference "most common sales tax item"
+        from infra.fake_qbd.purchasing import Purchasing  # it reads this module's helpers
+
+        #: time tracking, bills, credit-card charges, purchase orders and inventory receiving (T6-T8)
+        self.purchasing = Purchasing(self)
         for acct_name, acct_type in SEED_ACCOUNTS:
             acct = self._new_list("Account", acct_name, None, [])
             acct.fields.append(_el("AccountType", acct_type))
@@ -520,6 +524,8 @@ class FakeCompany:
                 return len(self._payments)
             if kind in ("JournalEntry", "journal_entries"):
                 return len(self._journals)
+            if kind in ("TimeTracking", "Bill", "CreditCardCharge", "PurchaseOrder"):
+                return len(self.purchasing.of_type(kind))
             return sum(1 for r in self._lists.values() if r.kind == kind)
 
     def find_customer(self, name: str) -> ListRecord | None:
@@ -871,6 +877,7 @@ class FakeCompany:
             "JournalEntryAddRq": self._journal_add,
             "JournalEntryQueryRq": lambda rq, rs: self._txn_query(rq, rs, "JournalEntry"),
             "TxnDeletedQueryRq": self._txn_deleted_query,
+            **self.purchasing.handlers(),
         }
 
     def _dispatch(self, rq: etree._Element, include_data: bool) -> etree._Element:
@@ -1942,6 +1949,7 @@ class FakeCompany:
                 "invoices": [dump_txn(r) for r in self._invoices.values()],
                 "payments": [dump_txn(r) for r in self._payments.values()],
                 "journals": [dump_txn(r) for r in self._journals.values()],
+                "purchasing": self.purchasing.dump(),
                 "deleted": list(self._deleted.values()),
                 "data_ext": [[o, n, v] for (o, n), v in self._data_ext.items()],
                 "seq": [self._list_seq, self._txn_seq, self._txn_number, self._line_seq, self._last_edit],
@@ -1983,6 +1991,7 @@ class FakeCompany:
             raw["lines"] = [JournalLine(**_unjson(ln, JournalLine)) for ln in raw["lines"]]
             je = JournalEntry(**_unjson(raw, JournalEntry))
             company._journals[je.txn_id] = je
+        company.purchasing.load(state.get("purchasing"))
         company._deleted = {d["txn_id"]: d for d in state.get("deleted", [])}
         company._data_ext = {(o, n): v for o, n, v in state["data_ext"]}
         (company._list_seq, company._txn_seq, company._txn_number, company._line_seq, company._last_edit) = state["seq"]

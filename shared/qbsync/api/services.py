@@ -15,11 +15,13 @@ from qbsync.qbo.tokens import KmsTokenCipher, TokenCipher, TokenManager
 from qbsync.qbo.webhooks import WebhookService
 from qbsync.qbwc.jobs import JobService
 from qbsync.qbwc.service import Limits, WebConnectorSession
+from qbsync.qbxml import QbxmlResult
 from qbsync.queue import SqsTransferQueue, TransferQueue
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
-from qbsync.store.ports import Store
+from qbsync.store.ports import Job, Store
 from qbsync.sync.ingest import BulkSyncService, IngestService, IssueService
+from qbsync.sync.inventory import InventorySync
 from qbsync.sync.reconcile import QboReconciler
 from qbsync.sync.reconcile_desktop import DesktopReconciler
 from qbsync.sync.worker import SyncWorker
@@ -45,6 +47,7 @@ class Services:
     webhooks: WebhookService
     reconciler: QboReconciler
     desktop_reconciler: DesktopReconciler
+    inventory: InventorySync
     mappings: MappingService
 
     @classmethod
@@ -68,6 +71,12 @@ class Services:
         issues = IssueService(store, ingest)
         sync = SyncWorker(store, tokens, issues, events, settings, jobs=JobService(store))
         desktop_reconciler = DesktopReconciler(store, events, JobService(store))
+        inventory = InventorySync(store, events, JobService(store))
+
+        def on_query_result(job: Job, result: QbxmlResult) -> None:
+            desktop_reconciler.on_query_result(job, result)
+            inventory.on_query_result(job, result)
+
         return cls(
             settings=settings,
             store=store,
@@ -81,7 +90,7 @@ class Services:
                 limits=Limits(max_requests=settings.wc_max_requests) if settings.wc_max_requests else None,
                 on_job_finished=sync.defer_job_finished,
                 on_page=lambda job, rets: sync.matcher.on_page(job, rets),
-                on_query_result=desktop_reconciler.on_query_result,
+                on_query_result=on_query_result,
             ),
             tokens=tokens,
             qbo=qbo,
@@ -93,6 +102,7 @@ class Services:
             webhooks=WebhookService(store, queue, settings),
             reconciler=QboReconciler(store, tokens, events, settings),
             desktop_reconciler=desktop_reconciler,
+            inventory=inventory,
             mappings=MappingService(store),
         )
 

@@ -43,6 +43,17 @@ from qbsync.qbxml import (
     build_txn_deleted_query,
 )
 from qbsync.qbxml.builders import IteratorMode
+from qbsync.qbxml.purchasing import (
+    Bill,
+    CreditCardCharge,
+    PurchaseOrder,
+    TimeTracking,
+    build_bill_add,
+    build_credit_card_charge_add,
+    build_item_inventory_query,
+    build_purchase_order_add,
+    build_time_tracking_add,
+)
 from qbsync.qbxml.versions import PREFERRED_VERSION, QbxmlVersion
 from qbsync.store.ports import Job, Store
 
@@ -139,6 +150,14 @@ class TxnDeletedQuery:
 
     types: tuple[str, ...] = ("Invoice", "ReceivePayment")
     deleted_from: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ItemInventoryQuery:
+    """Read inventory parts (QuantityOnHand), all or those changed since ``from_modified``, a page at a time."""
+
+    max_returned: int = MAX_QUERY_PAGE
+    from_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +312,39 @@ JOB_KINDS: dict[str, JobKind] = {
                 include_linked_txns=q.include_linked_txns,
                 iterator=mode,
                 iterator_id=iid,
+            ),
+        ),
+        # Time and purchasing (T6-T8) and inventory sync.
+        JobKind(
+            "time_tracking_add",
+            "timesheets",
+            TimeTracking,
+            lambda r, t, v: build_time_tracking_add(r, t),
+            "txn_id",
+        ),
+        JobKind("bill_add", "expense_reports", Bill, lambda r, b, v: build_bill_add(r, b), "txn_id"),
+        JobKind(
+            "credit_card_charge_add",
+            "expense_reports",
+            CreditCardCharge,
+            lambda r, c, v: build_credit_card_charge_add(r, c),
+            "txn_id",
+        ),
+        JobKind(
+            "purchase_order_add",
+            "purchase_orders",
+            PurchaseOrder,
+            lambda r, p, v: build_purchase_order_add(r, p),
+            "txn_id",
+        ),
+        JobKind(
+            "item_inventory_query",
+            "inventory",
+            ItemInventoryQuery,
+            None,
+            "list_id",
+            build_query=lambda r, q, v, mode, iid: build_item_inventory_query(
+                r, max_returned=q.max_returned, from_modified=q.from_modified, iterator=mode, iterator_id=iid
             ),
         ),
         # Reconciliation (R1, R2): paid status, payments and deletions back from the company file.

@@ -79,6 +79,8 @@ class Connector:
     conversations: list[dict[str, Any]] = field(default_factory=list)  # newest first, at most 10
     live_ticket: str | None = None  # hash of the open conversation's ticket (another login gets "busy")
     live_until: int = 0  # epoch seconds the open conversation stays live without activity
+    # Configuration issues (a missing mapping…) found while queueing work, reported by the next conversation.
+    config_issues: list[dict[str, Any]] = field(default_factory=list)
     version: int = 1
 
     @property

@@ -478,8 +478,16 @@ class IssueService:
         return TransferList(items=items, cursor=page.cursor)
 
 
-Kind = Literal["customers", "items", "invoices", "payments"]
-ALL_KINDS: list[Kind] = ["customers", "items", "invoices", "payments"]
+Kind = Literal["customers", "items", "invoices", "payments", "timesheets", "expense_reports", "purchase_orders"]
+ALL_KINDS: list[Kind] = [
+    "customers",
+    "items",
+    "invoices",
+    "payments",
+    "timesheets",
+    "expense_reports",
+    "purchase_orders",
+]
 
 
 class SyncRequest(StrictModel):

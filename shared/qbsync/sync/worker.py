@@ -17,6 +17,7 @@ from typing import Any
 from qbsync.clock import iso
 from qbsync.errors import ConcurrentModification, QbsyncError
 from qbsync.events import EventPublisher
+from qbsync.mappings import Mappings
 from qbsync.models import TenantSettings
 from qbsync.observability import get_logger
 from qbsync.qbo import errors as qbo_errors
@@ -27,10 +28,18 @@ from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, ItemChange, JobServi
 from qbsync.qbxml.records import Item, ItemKind
 from qbsync.settings import Settings
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
-from qbsync.sync import mapping
+from qbsync.sync import desktop_transfers, mapping, qbo_transfers
 from qbsync.sync.desktop_match import IMPORT_READY, WAITING_CODE, DesktopMatcher
 from qbsync.sync.ingest import IssueService
-from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
+from qbsync.sync.records import (
+    SourceCustomer,
+    SourceExpenseReport,
+    SourceInvoice,
+    SourceItem,
+    SourcePayment,
+    SourcePurchaseOrder,
+    SourceTimesheet,
+)
 from qbsync.tenancy import settings_of
 from qbsync.transfers import MessageMeta, TransferMessage
 
@@ -39,6 +48,7 @@ EVENT_ON_SYNC = {
     "payments": "payment.synced",
     "customers": "customer.synced",
     "items": "item.synced",
+    **desktop_transfers.EVENT_ON_SYNC,
 }
 LIST_CACHE_SECONDS = 60.0
 TRANSFER_STATUS: dict[str, TransferStatus] = {
@@ -138,6 +148,7 @@ class SyncWorker:
         self._lists: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self.jobs = jobs or JobService(store)
         self.matcher = DesktopMatcher(store, self.jobs)
+        self.transfers = desktop_transfers.DesktopTransfers(store)
 
     # --- entry point ----------------------------------------------------------------------------------------
 
@@ -167,6 +178,20 @@ class SyncWorker:
         except Waiting as waiting:
             self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
+        except desktop_transfers.ConfigurationIssue as issue:
+            self._configuration_issue(record, issue.reason)
+            return {"blocked": issue.reason["code"]}
+        except mapping.MappingError as exc:
+            if kind not in desktop_transfers.KINDS:
+                raise
+            reason = {
+                "code": exc.code,
+                "message": exc.detail,
+                "errors": exc.extra.get("errors"),
+                "action": "Fix the record in the source and send it again.",
+            }
+            self._finish(record, "failed", reason=reason, code=exc.code, message=exc.detail)
+            return {"failed": exc.code}
         except (NeedsReauth, NotConnected) as exc:
             self._finish(
                 record,
@@ -205,6 +230,19 @@ class SyncWorker:
         self._release_dependents(synced)
         return {"synced": qb_id, "action": action}
 
+    def _configuration_issue(self, record: SyncRecord, reason: dict[str, Any]) -> None:
+        """Blocked until the mappings or settings are fixed (M1-M5): the record says why, the SaaS app is told."""
+        self._finish(
+            record,
+            "blocked",
+            reason=reason,
+            code=str(reason.get("qb_code") or reason["code"]),
+            message=reason["message"],
+        )
+        self.events.publish(
+            desktop_transfers.CONFIG_EVENT, record.tenant_id, {"kind": record.kind, "id": record.source_id, **reason}
+        )
+
     # --- QuickBooks Desktop: records become connector jobs, run at the next Web Connector conversation --------
 
     def _to_desktop(self, record: SyncRecord, settings: TenantSettings, connector_id: str) -> dict[str, Any]:
@@ -233,6 +271,10 @@ class SyncWorker:
                 linked = self._desktop_match(record, settings, connector_id)
                 if linked is not None:
                     return self._linked(record, linked.qb_id, None)
+            elif record.kind in desktop_transfers.KINDS and self.transfers.enabled(record, connector_id) is None:
+                reason = self.transfers.disabled_reason(record, connector_id)
+                self._finish(record, "waiting", reason=reason, message=reason["message"])
+                return {"waiting": desktop_transfers.DISABLED_CODE}
             kind, payload, depends_on = self._desktop_job(record, settings)
             job = self.jobs.enqueue(
                 record.tenant_id, connector_id, kind, payload, depends_on=depends_on, source_ref=_job_ref(record)
@@ -243,6 +285,10 @@ class SyncWorker:
         except Waiting as waiting:
             self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
+        except desktop_transfers.ConfigurationIssue as issue:
+            self._configuration_issue(record, issue.reason)
+            self.transfers.note_issue(record, connector_id, issue.reason)
+            return {"blocked": issue.reason["code"]}
         except mapping.MappingError as exc:
             reason = {
                 "code": exc.code,
@@ -387,6 +433,8 @@ class SyncWorker:
         self._finish(record, "failed", reason=reason, code=reason["qb_code"], message=reason["message"])
 
     def _desktop_job(self, record: SyncRecord, settings: TenantSettings) -> tuple[str, Any, list[int]]:
+        if record.kind in desktop_transfers.KINDS:
+            return self.transfers.job(record, settings, self._dependency, self._queued_or_synced)
         if record.kind == "customers":
             qbd = mapping.qbd_customer(
                 SourceCustomer.model_validate(record.payload), settings, creating=record.qb_id is None
@@ -550,6 +598,10 @@ class SyncWorker:
             self._finish(record, "blocked", reason=reason, code=code, message=result.get("message"))
             self.events.publish("match.issue", record.tenant_id, {"kind": kind, "id": source_id, **reason})
             return
+        stale = self.transfers.stale_mapping(record, job) if kind in desktop_transfers.KINDS else None
+        if stale is not None:
+            self._configuration_issue(record, stale)
+            return
         reason = {
             "code": "quickbooks_error",
             "qb_code": code,
@@ -596,8 +648,9 @@ class SyncWorker:
 
     def _unsynced_dependencies(self, record: SyncRecord) -> list[str]:
         payload = record.payload
-        refs = [("customers", payload.get("customer_id"))]
+        refs = [("customers", payload.get("customer_id")), ("items", payload.get("service_item_id"))]
         refs += [("items", line.get("item_id")) for line in payload.get("lines", [])]
+        refs += [("customers", line.get("customer_id")) for line in payload.get("lines", [])]
         refs += [("invoices", a.get("invoice_id")) for a in payload.get("applied_to", [])]
         waits = []
         for kind, source_id in refs:
@@ -697,7 +750,37 @@ class SyncWorker:
                 ),
             )
             return self._write(client, record, "Payment", body, rid)
+        if kind in desktop_transfers.KINDS:
+            entity, body = self._qbo_transfer_body(client, record, settings)
+            return self._write(client, record, entity, body, rid)
         raise QbsyncError(f"Unknown record kind {kind!r}.")
+
+    def _qbo_transfer_body(
+        self, client: QboClient, record: SyncRecord, settings: TenantSettings
+    ) -> tuple[str, dict[str, Any]]:
+        """T6-T8 to QuickBooks Online (see :mod:`qbsync.sync.qbo_transfers`); dependencies must be in QuickBooks."""
+        look = qbo_transfers.QboLookup(
+            desktop_transfers.Resolver(Mappings.load(self.store, record.tenant_id), settings),
+            lambda entity: self._ids(client, entity),
+        )
+
+        def ref(kind: str, source_id: str) -> mapping.QbRef:
+            found = self._dependency(record, kind, source_id)
+            self._raise_if_waiting(record, [found])
+            return mapping.QbRef(found.qb_id, found.payload.get("name"))
+
+        if record.kind == "timesheets":
+            ts = SourceTimesheet.model_validate(record.payload)
+            customer = ref("customers", ts.customer_id) if ts.customer_id else None
+            body = qbo_transfers.time_activity(ts, look, customer=customer, item=ref("items", ts.service_item_id))
+            return "TimeActivity", body
+        if record.kind == "expense_reports":
+            report = SourceExpenseReport.model_validate(record.payload)
+            ids = sorted({line.customer_id for line in report.lines if line.customer_id})
+            return qbo_transfers.expense(report, look, customers={cid: ref("customers", cid) for cid in ids})
+        order = SourcePurchaseOrder.model_validate(record.payload)
+        items = {line.item_id: ref("items", line.item_id) for line in order.lines}
+        return "PurchaseOrder", qbo_transfers.purchase_order(order, look, items=items)
 
     def _write(
         self,
@@ -769,7 +852,8 @@ class SyncWorker:
         cached = self._lists.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        name_field = "FullyQualifiedName" if entity in ("Account", "Class") else "Name"
+        name_field = {"Account": "FullyQualifiedName", "Class": "FullyQualifiedName"}.get(entity, "Name")
+        name_field = "DisplayName" if entity in ("Employee", "Vendor") else name_field
         ids = {str(row.get(name_field) or row.get("Name")): str(row["Id"]) for row in client.query_all(entity)}
         self._lists[key] = (time.monotonic() + LIST_CACHE_SECONDS, ids)
         return ids
