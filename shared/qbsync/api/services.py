@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from qbsync.connectors import ConnectorService
+from qbsync.console.sessions import ConsoleSessions
 from qbsync.events import EventBridgePublisher, EventPublisher
 from qbsync.qbo.company import company_reader
 from qbsync.qbo.connection import QboConnectionService
@@ -44,6 +45,7 @@ class Services:
     webhooks: WebhookService
     reconciler: QboReconciler
     desktop_reconciler: DesktopReconciler
+    console: ConsoleSessions
 
     @classmethod
     def build(
@@ -66,10 +68,11 @@ class Services:
         issues = IssueService(store, ingest)
         sync = SyncWorker(store, tokens, issues, events, settings, jobs=JobService(store))
         desktop_reconciler = DesktopReconciler(store, events, JobService(store))
+        tenants = TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds)
         return cls(
             settings=settings,
             store=store,
-            tenants=TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds),
+            tenants=tenants,
             admin=AdminAuthenticator(settings),
             connectors=connectors,
             jobs=JobService(store),
@@ -91,6 +94,7 @@ class Services:
             webhooks=WebhookService(store, queue, settings),
             reconciler=QboReconciler(store, tokens, events, settings),
             desktop_reconciler=desktop_reconciler,
+            console=ConsoleSessions(store, tenants, minutes=settings.console_session_minutes),
         )
 
 
