@@ -152,7 +152,7 @@ class Console:
 
         @route("/console", "GET", summary="Admin console", **html)
         def console_home(ctx: ViewContext) -> Response:
-            return _redirect("/console/settings")
+            return _redirect(ctx, "/console/settings")
 
         @route("/console/login", "GET", summary="Console sign-in", **html)
         def console_login_form(ctx: ViewContext) -> Response:
@@ -178,7 +178,7 @@ class Console:
         def console_qwc(ctx: ViewContext, connector_id: str) -> Response:
             signed = self._session(ctx)
             if signed is None:
-                return _redirect("/console/login")
+                return _redirect(ctx, "/console/login")
             try:
                 result: Response = self._call(ctx, signed, "download_qwc", connector_id=connector_id)
             except QbsyncError as error:
@@ -192,7 +192,7 @@ class Console:
         def view(ctx: ViewContext) -> Response:
             signed = self._session(ctx)
             if signed is None:
-                return _redirect("/console/login")
+                return _redirect(ctx, "/console/login")
             return self._render(ctx, signed, Page(name))
 
         view.__name__ = f"console_{name}"
@@ -202,8 +202,8 @@ class Console:
 
     def _login_page(self, ctx: ViewContext, *, error: str | None = None, status: int = 200) -> Response:
         if error is None and self._session(ctx) is not None:
-            return _redirect("/console/settings")
-        body = _environment().get_template("login.html").render(error=error, title="Sign in")
+            return _redirect(ctx, "/console/settings")
+        body = _environment().get_template("login.html").render(error=error, title="Sign in", base=_base(ctx))
         return _html(body, status)
 
     def _login(self, ctx: ViewContext) -> Response:
@@ -217,7 +217,7 @@ class Console:
             token, _ = ctx.services.console.sign_in(api_key)
         except QbsyncError as error:
             return self._login_page(ctx, error=error.detail, status=error.status)
-        response = _redirect("/console/settings")
+        response = _redirect(ctx, "/console/settings")
         minutes = ctx.services.settings.console_session_minutes
         response.headers["Set-Cookie"] = _cookie(ctx, token, max_age=minutes * 60)
         return response
@@ -228,7 +228,7 @@ class Console:
             if not _same_origin(ctx) or not signed.session.csrf_token or not _csrf_ok(ctx, signed, _form(ctx)):
                 return self._render(ctx, signed, Page("settings", error="The form expired; try again.", status=403))
             ctx.services.console.sign_out(_cookie_token(ctx))
-        response = _redirect("/console/login")
+        response = _redirect(ctx, "/console/login")
         response.headers["Set-Cookie"] = _cookie(ctx, "", max_age=0)
         return response
 
@@ -246,7 +246,7 @@ class Console:
     def _action(self, ctx: ViewContext, action: str) -> Response:
         signed = self._session(ctx)
         if signed is None:
-            return _redirect("/console/login")
+            return _redirect(ctx, "/console/login")
         handler = self.actions.get(action)
         if handler is None:
             return self._render(ctx, signed, Page("settings", error="No such action.", status=404))
@@ -276,7 +276,7 @@ class Console:
         tax.update({name: _one(form, f"sales_tax.{name}") == "on" for name in TAX_FLAGS})
         patch["sales_tax"] = tax
         self._call(ctx, signed, "patch_settings", body=patch)
-        return _redirect("/console/settings", done="settings")
+        return _redirect(ctx, "/console/settings", done="settings")
 
     def _qbo_connect(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         started = self._call(ctx, signed, "qbo_connect")
@@ -285,18 +285,18 @@ class Console:
             raise QbsyncError("QuickBooks answered with an unusable authorization URL.")
         # A page that moves on by script (and by a link without it): CSP form-action would refuse a redirect of
         # the form submission to Intuit's origin.
-        body = _environment().get_template("redirect.html").render(title="Opening QuickBooks", url=url)
+        body = _environment().get_template("redirect.html").render(title="Opening QuickBooks", url=url, base=_base(ctx))
         return _html(body)
 
     def _qbo_test(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         result = self._call(ctx, signed, "qbo_test")
         if not result.ok:
             raise QbsyncError("QuickBooks Online did not answer; see the status below.")
-        return _redirect("/console/quickbooks", done="qbo-tested")
+        return _redirect(ctx, "/console/quickbooks", done="qbo-tested")
 
     def _qbo_disconnect(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         self._call(ctx, signed, "qbo_disconnect")
-        return _redirect("/console/quickbooks", done="qbo-disconnected")
+        return _redirect(ctx, "/console/quickbooks", done="qbo-disconnected")
 
     def _connector_create(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         body = {
@@ -307,18 +307,18 @@ class Console:
             "enabled_transfers": form.get("enabled_transfers", []),
         }
         self._call(ctx, signed, "create_connector", body=body)
-        return _redirect("/console/connectors", done="connector-created")
+        return _redirect(ctx, "/console/connectors", done="connector-created")
 
     def _connector_unlock(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         self._call(ctx, signed, "unlock_connector", connector_id=_one(form, "connector_id"))
-        return _redirect("/console/connectors", done="connector-unlocked")
+        return _redirect(ctx, "/console/connectors", done="connector-unlocked")
 
     def _connector_update(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         body: dict[str, Any] = {"enabled_transfers": form.get("enabled_transfers", [])}
         if _one(form, "enabled") in ("true", "false"):
             body = {"enabled": _one(form, "enabled") == "true"}
         self._call(ctx, signed, "update_connector", body=body, connector_id=_one(form, "connector_id"))
-        return _redirect("/console/connectors", done="connector-updated")
+        return _redirect(ctx, "/console/connectors", done="connector-updated")
 
     def _issue_resolve(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         issue_id = _one(form, "issue_id")
@@ -327,21 +327,21 @@ class Console:
             raise ValidationFailed([], "Pick the QuickBooks record this one is.")
         self._call(ctx, signed, "resolve_match_issue", body={"quickbooks_id": picked}, issue_id=issue_id)
         kind = issue_id.partition(":")[0]
-        return _redirect("/console/issues", done="resolved", kind=kind if kind in MATCH_KINDS else "customers")
+        return _redirect(ctx, "/console/issues", done="resolved", kind=kind if kind in MATCH_KINDS else "customers")
 
     def _record_resync(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         kind = _one(form, "kind")
         self._call(ctx, signed, "resync", kind=kind, record_id=_one(form, "record_id"))
         page = _one(form, "page") if _one(form, "page") in ("issues", "invoices") else "invoices"
         extra = {"kind": kind} if page == "issues" and kind in MATCH_KINDS else {}
-        return _redirect(f"/console/{page}", done="resynced", **extra)
+        return _redirect(ctx, f"/console/{page}", done="resynced", **extra)
 
     def _sync_start(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         kinds = form.get("kinds", [])
         if not kinds:
             raise ValidationFailed([], "Pick at least one kind of record to send.")
         started = self._call(ctx, signed, "start_sync", body={"kinds": kinds})
-        return _redirect("/console/sync", id=started.sync_id)
+        return _redirect(ctx, "/console/sync", id=started.sync_id)
 
     def _save_mappings(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         raise QbsyncError("Mappings are not available on this server yet.")
@@ -371,6 +371,7 @@ class Console:
             .get_template(f"{page.name}.html")
             .render(
                 page=page.name,
+                base=_base(ctx),
                 title=PAGE_TITLES[page.name],
                 tenant=signed.tenant,
                 csrf=signed.session.csrf_token,
@@ -396,6 +397,8 @@ class Console:
     def _load_issues(self, ctx: ViewContext, signed: SignedIn, query: dict[str, str]) -> dict[str, Any]:
         kind = query.get("kind") if query.get("kind") in MATCH_KINDS else "customers"
         issues = _plain(self._call(ctx, signed, "match_issues"))["items"]
+        for issue in issues:
+            issue["hint"] = _issue_hint(issue)
         counts = {k: sum(1 for i in issues if i["kind"] == k) for k in MATCH_KINDS}
         return {"kind": kind, "issues": [i for i in issues if i["kind"] == kind], "counts": counts}
 
@@ -427,6 +430,18 @@ class Console:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _issue_hint(issue: dict[str, Any]) -> str:
+    """What to do about a match issue, in the console's terms (the API's action names API calls)."""
+    code, action = str(issue.get("code") or ""), str(issue.get("action") or "")
+    if issue.get("candidates"):
+        return "Pick the QuickBooks record below, or fix the record in your app and re-sync it."
+    if code.endswith("_duplicate_name"):
+        return "Rename it in your app or in QuickBooks, then re-sync it."
+    if "/v1/" in action or not action:
+        return "Fix the record in your app (or in QuickBooks), then re-sync it."
+    return action
 
 
 def _plain(model: BaseModel) -> Any:
@@ -474,6 +489,10 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _base(ctx: ViewContext) -> str:
+    return urlsplit(ctx.request.public_base_url).path.rstrip("/")
+
+
 def _is_https(ctx: ViewContext) -> bool:
     return ctx.request.public_base_url.startswith("https://")
 
@@ -511,8 +530,9 @@ def _html(body: str, status: int = 200) -> Response:
     return Response(body=body, status_code=status, headers=_headers("text/html; charset=utf-8"))
 
 
-def _redirect(path: str, **query: str) -> Response:
-    location = path + ("?" + urlencode(query) if query else "")
+def _redirect(ctx: ViewContext, path: str, **query: str) -> Response:
+    """303 to a console path, under the API's base path (an execute-api stage, when there is one)."""
+    location = _base(ctx) + path + ("?" + urlencode(query) if query else "")
     return Response(body="", status_code=303, headers={**_headers("text/plain"), "Location": location})
 
 
