@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from qbsync.connectors import ConnectorService
 from qbsync.console.sessions import ConsoleSessions
 from qbsync.events import EventBridgePublisher, EventPublisher
+from qbsync.mappings import MappingService
 from qbsync.qbo.company import company_reader
 from qbsync.qbo.connection import QboConnectionService
 from qbsync.qbo.oauth import OAuthProvider
@@ -46,6 +47,7 @@ class Services:
     reconciler: QboReconciler
     desktop_reconciler: DesktopReconciler
     console: ConsoleSessions
+    mappings: MappingService
 
     @classmethod
     def build(
@@ -95,6 +97,7 @@ class Services:
             reconciler=QboReconciler(store, tokens, events, settings),
             desktop_reconciler=desktop_reconciler,
             console=ConsoleSessions(store, tenants, minutes=settings.console_session_minutes),
+            mappings=MappingService(store),
         )
 
 

@@ -30,6 +30,7 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | webhook id | `WEBHOOK#<sha256>`      | `META`   | -         | -                          | TTL, dedupe        |
 | console    | `CONSOLE#<sha256>`      | `META`   | -         | -                          | TTL, admin sign-in |
 | reconcile  | `TENANT#<tenant_id>`    | `RECON#<target>` | - | -                          | JSON `doc`         |
+| mappings   | `TENANT#<tenant_id>`    | `MAP#<kind>` | - | -                              | JSON `entries`     |
 | transfer   | `XFER#...`              | reserved | reserved  | reserved                   | later issue        |
 
 Rules:
@@ -272,6 +273,14 @@ def console_session_key(session_hash: str) -> KeyDict:
 def reconcile_state_key(tenant_id: str, target: str) -> KeyDict:
     """The reconciler's watermark for one QuickBooks company of a tenant (``qbo:<realm>`` / ``qbd:<connector>``)."""
     return {"PK": tenant_pk(tenant_id), "SK": "RECON#" + _part(target, "target")}
+
+
+MAPPING_SK_PREFIX = "MAP#"
+
+
+def mapping_key(tenant_id: str, kind: str) -> KeyDict:
+    """One kind of a tenant's mappings (M1-M5), e.g. ``MAP#billing_codes``: all its entries in one item."""
+    return {"PK": tenant_pk(tenant_id), "SK": MAPPING_SK_PREFIX + _part(kind, "mapping kind", allow_hash=False)}
 
 
 def encode_cursor(key: KeyDict) -> str:

@@ -30,6 +30,7 @@ from qbsync.store.ports import (
     Connector,
     ConsoleSession,
     Job,
+    MappingSet,
     MatchEntry,
     Page,
     QboConnection,
@@ -83,6 +84,7 @@ class _Tables:
         self.webhook_events: dict[str, int] = {}  # event hash -> expires_at
         self.reconcile: dict[tuple[str, str], str] = {}  # (tenant, target) -> json
         self.console_sessions: dict[str, ConsoleSession] = {}  # session hash -> session
+        self.mappings: dict[tuple[str, str], str] = {}  # (tenant, kind) -> json
 
 
 class MemoryTenantRepository:
@@ -605,6 +607,26 @@ class MemoryConsoleSessions:
             self._t.console_sessions.pop(session_hash, None)
 
 
+class MemoryMappings:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def get(self, tenant_id: str, kind: str) -> MappingSet | None:
+        with self._t.lock:
+            raw = self._t.mappings.get((tenant_id, kind))
+        return None if raw is None else MappingSet(**json.loads(raw))
+
+    def get_all(self, tenant_id: str) -> dict[str, MappingSet]:
+        with self._t.lock:
+            found = {kind: raw for (tenant, kind), raw in self._t.mappings.items() if tenant == tenant_id}
+        return {kind: MappingSet(**json.loads(raw)) for kind, raw in sorted(found.items())}
+
+    def put(self, tenant_id: str, mappings: MappingSet) -> None:
+        keys.mapping_key(tenant_id, mappings.kind)  # the same argument checks as the DynamoDB adapter
+        with self._t.lock:
+            self._t.mappings[(tenant_id, mappings.kind)] = json.dumps(dataclasses.asdict(mappings), sort_keys=True)
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -621,6 +643,7 @@ class MemoryStore:
         self._matches = MemoryMatchIndex(self._tables)
         self._reconcile = MemoryReconcileState(self._tables)
         self._console_sessions = MemoryConsoleSessions(self._tables)
+        self._mappings = MemoryMappings(self._tables)
 
     @property
     def console_sessions(self) -> MemoryConsoleSessions:
@@ -633,6 +656,10 @@ class MemoryStore:
     @property
     def reconcile(self) -> MemoryReconcileState:
         return self._reconcile
+
+    @property
+    def mappings(self) -> MemoryMappings:
+        return self._mappings
 
     @property
     def records(self) -> MemorySyncRecords:
@@ -680,5 +707,6 @@ class MemoryStore:
                 self._tables.oauth_states,
                 self._tables.webhook_events,
                 self._tables.reconcile,
+                self._tables.mappings,
             ):
                 other.clear()
