@@ -151,7 +151,7 @@ class Console:
         raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_newcomer_connects_fixes_a_match_issue_and_sees_invoices_synced(stack: LocalStack, chromium: Any) -> None:
+def test_a_newcomer_connects_fixes_a_match_issue_and_sees_invoices_synced(chromium: Any, stack: LocalStack) -> None:
     base = stack.base_url
     key = new_tenant(stack, "Acme <Billing> & Co")
     console = Console(chromium.new_page(), base)
@@ -278,7 +278,15 @@ def test_a_newcomer_connects_fixes_a_match_issue_and_sees_invoices_synced(stack:
     assert console.text("#sync-done") == str(done)
     console.shoot("sync")
 
+    # Mappings: a billing code to an income account, saved with PUT /v1/mappings/billing_codes.
     console.open("/console/mappings")
+    page.fill("[aria-label='New key 1']", "LABOR")
+    page.fill("[aria-label='New QuickBooks income account 1']", "Services")
+    page.click("#mappings-form button[type=submit]")
+    assert "Mappings saved." in console.text(".flash.ok")
+    assert "Billing codes (1)" in console.text(".subtabs")
+    mapped = requests.get(f"{base}/v1/mappings/billing_codes", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert mapped.json()["entries"] == {"LABOR": {"name": "Services", "type": None}}
     console.shoot("mappings")
 
     # Sign out: the cookie is gone and the pages ask for a key again.
@@ -291,7 +299,7 @@ def test_a_newcomer_connects_fixes_a_match_issue_and_sees_invoices_synced(stack:
 
 
 def test_the_connector_grid_shows_conversations_login_failures_and_unlock(
-    stack: LocalStack, chromium: Any, tmp_path: Path
+    chromium: Any, stack: LocalStack, tmp_path: Path
 ) -> None:
     """A QuickBooks Desktop tenant: a Web Connector run becomes a dot with its reason on hover; wrong passwords lock
     the connector, the grid says why, and Unlock (a CSRF-protected form) frees it."""

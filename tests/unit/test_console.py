@@ -287,3 +287,71 @@ def test_console_routes_stay_out_of_the_rest_apis_openapi(api: Api) -> None:
     paths = api.request("GET", "/openapi.json").json_body["paths"]
     assert not [p for p in paths if p.startswith("/console")]
     assert "get" in paths["/v1/invoices"]
+
+
+def test_mappings_are_edited_as_a_table_and_saved_through_the_api(api: Api, browser: Browser) -> None:
+    key = api.create_tenant()["api_key"]
+    browser.sign_in(key)
+    page = text(browser.get("/console/mappings"))
+    assert "Billing codes (0)" in page and "income account" in page
+    saved = browser.act(
+        "mappings",
+        {
+            "kind": "billing_codes",
+            "key": ["LAB", "HW", ""],
+            "name": ["Services", "Sales of Product Income", ""],
+            "type": ["", "", ""],
+        },
+        page="mappings",
+    )
+    assert (
+        saved.status_code == 303 and saved.headers["Location"] == "/console/mappings?done=mappings&kind=billing_codes"
+    )
+    entries = api.request("GET", "/v1/mappings/billing_codes", key=key).json_body["entries"]
+    assert entries == {
+        "LAB": {"name": "Services", "type": None},
+        "HW": {"name": "Sales of Product Income", "type": None},
+    }
+    page = text(browser.get("/console/mappings?kind=billing_codes"))
+    assert 'value="Sales of Product Income"' in page and "Billing codes (2)" in page
+    # rows come back in key order (HW, LAB): removing row 0 drops HW
+    browser.act(
+        "mappings",
+        {
+            "kind": "billing_codes",
+            "key": ["HW", "LAB"],
+            "name": ["Sales of Product Income", "Services"],
+            "type": ["", ""],
+            "remove": ["0"],
+        },
+        page="mappings",
+    )
+    assert set(api.request("GET", "/v1/mappings/billing_codes", key=key).json_body["entries"]) == {"LAB"}
+    browser.act(
+        "mappings",
+        {"kind": "resources", "key": ["r-1"], "name": ["Ann Smith"], "type": ["employee"]},
+        page="mappings",
+    )
+    assert api.request("GET", "/v1/mappings/resources", key=key).json_body["entries"] == {
+        "r-1": {"name": "Ann Smith", "type": "employee"}
+    }
+
+
+def test_a_refused_mapping_table_changes_nothing_and_says_which_row(api: Api, browser: Browser) -> None:
+    key = api.create_tenant()["api_key"]
+    browser.sign_in(key)
+    browser.act(
+        "mappings", {"kind": "payroll_categories", "key": ["OT"], "name": ["Overtime"], "type": [""]}, page="mappings"
+    )
+    refused = browser.act(
+        "mappings",
+        {"kind": "payroll_categories", "key": ["OT", "REG"], "name": ["Overtime", "x" * 40], "type": ["", ""]},
+        page="mappings",
+    )
+    assert refused.status_code == 422 and "entries.REG.name" in text(refused)
+    assert "Payroll categories" in text(refused) and 'value="Overtime"' in text(refused)  # the same tab again
+    assert api.request("GET", "/v1/mappings/payroll_categories", key=key).json_body["entries"] == {
+        "OT": {"name": "Overtime", "type": None}
+    }
+    unknown = browser.act("mappings", {"kind": "spaceships", "key": ["a"], "name": ["b"]}, page="mappings")
+    assert unknown.status_code == 404

@@ -96,6 +96,7 @@ class Page:
     errors: dict[str, str] = field(default_factory=dict)  # field → message, from a refused form
     error: str | None = None  # a refused action's message
     status: int = 200
+    query: dict[str, str] = field(default_factory=dict)  # a refused POST: which tab to show again
 
 
 @cache
@@ -259,9 +260,10 @@ class Console:
             return handler(ctx, signed, form)
         except ValidationFailed as error:
             errors = {e.field: e.message for e in error.errors}
-            return self._render(ctx, signed, Page(page, errors=errors, error=error.detail, status=error.status))
+            again = Page(page, errors=errors, error=error.detail, status=error.status, query=_tab(form))
+            return self._render(ctx, signed, again)
         except QbsyncError as error:
-            return self._render(ctx, signed, Page(page, error=error.detail, status=error.status))
+            return self._render(ctx, signed, Page(page, error=error.detail, status=error.status, query=_tab(form)))
 
     def _save_settings(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
         patch: dict[str, Any] = {
@@ -344,7 +346,23 @@ class Console:
         return _redirect(ctx, "/console/sync", id=started.sync_id)
 
     def _save_mappings(self, ctx: ViewContext, signed: SignedIn, form: dict[str, list[str]]) -> Response:
-        raise QbsyncError("Mappings are not available on this server yet.")
+        """The whole table of one kind, replaced at once (``PUT /v1/mappings/{kind}``): rows are aligned lists of
+        ``key``, ``name`` and ``type``; a ticked ``remove`` drops its row, a row left blank is no row."""
+        kind = _one(form, "kind")
+        keys, names, types = form.get("key", []), form.get("name", []), form.get("type", [])
+        removed = set(form.get("remove", []))
+        entries: dict[str, dict[str, str]] = {}
+        for index, (key, name) in enumerate(zip(keys, names, strict=False)):
+            key, name = key.strip(), name.strip()
+            if str(index) in removed or (not key and not name):
+                continue
+            target = {"name": name}
+            chosen = types[index].strip() if index < len(types) else ""
+            if chosen:
+                target["type"] = chosen
+            entries[key] = target
+        self._call(ctx, signed, "put_mappings", body={"entries": entries}, kind=kind)
+        return _redirect(ctx, "/console/mappings", done="mappings", kind=kind)
 
     # --- pages -----------------------------------------------------------------------------------------------
 
@@ -359,7 +377,7 @@ class Console:
         )
 
     def _render(self, ctx: ViewContext, signed: SignedIn, page: Page) -> Response:
-        query = ctx.request.query if ctx.request.method == "GET" else {}
+        query = ctx.request.query if ctx.request.method == "GET" else page.query
         try:
             data = getattr(self, f"_load_{page.name}")(ctx, signed, query)
         except QbsyncError as error:  # a page whose data cannot be read says why instead of failing
@@ -426,7 +444,12 @@ class Console:
         return {"progress": progress, "kinds": RECORD_KINDS}
 
     def _load_mappings(self, ctx: ViewContext, signed: SignedIn, query: dict[str, str]) -> dict[str, Any]:
-        return {"available": False}
+        sets = _plain(self._call(ctx, signed, "list_mappings"))["items"]
+        kinds = [s["kind"] for s in sets]
+        wanted = query.get("kind", "")
+        kind = wanted if wanted in kinds else (kinds[0] if kinds else "")
+        current = next((s for s in sets if s["kind"] == kind), None)
+        return {"kind": kind, "sets": sets, "current": current, "blank_rows": 3}
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -458,6 +481,10 @@ def _form(ctx: ViewContext) -> dict[str, list[str]]:
     except UnicodeDecodeError:
         return {}
     return parse_qs(text, keep_blank_values=True, max_num_fields=500)
+
+
+def _tab(form: dict[str, list[str]]) -> dict[str, str]:
+    return {"kind": _one(form, "kind")} if _one(form, "kind") else {}
 
 
 def _one(form: dict[str, list[str]], name: str) -> str:
