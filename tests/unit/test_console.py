@@ -4,13 +4,15 @@ the forms that change things. The browser tests (tests/e2e/test_console_browser.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
+from qbsync.api.services import Services
 from qbsync.store.memory import MemoryStore
-from qbsync.store.ports import SyncRecord
+from qbsync.store.ports import QboConnection, SyncRecord
 from tests.conftest import ADMIN_KEY, Api
 
 ORIGIN = "http://127.0.0.1"
@@ -355,3 +357,46 @@ def test_a_refused_mapping_table_changes_nothing_and_says_which_row(api: Api, br
     }
     unknown = browser.act("mappings", {"kind": "spaceships", "key": ["a"], "name": ["b"]}, page="mappings")
     assert unknown.status_code == 404
+
+
+def test_needs_reauth_offers_reconnect_and_quickbooks_names_are_escaped(
+    api: Api, browser: Browser, memory_store: MemoryStore
+) -> None:
+    key = api.create_tenant()["api_key"]
+    tenant_id = api.request("GET", "/v1/tenant", key=key).json_body["tenant_id"]
+    memory_store.qbo.create(
+        QboConnection(
+            tenant_id=tenant_id,
+            realm_id="9341",
+            status="needs_reauth",
+            company_name='<img src=x onerror="alert(1)">Co',
+            tokens="",
+            access_expires_at=0,
+            refresh_expires_at=0,
+            connected_at="2026-11-21T10:00:00.000Z",
+            updated_at="2026-11-21T10:00:00.000Z",
+            last_error="invalid_grant",
+        )
+    )
+    browser.sign_in(key)
+    page = text(browser.get("/console/quickbooks"))
+    assert "needs reauth" in page and ">Reconnect</button>" in page and "Disconnect" not in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;Co" in page and "<img" not in page
+
+
+def test_behind_an_execute_api_stage_links_cookies_and_origin_follow_the_public_url(
+    api: Api, browser: Browser, services: Services
+) -> None:
+    public = "https://abc123.execute-api.us-east-1.amazonaws.com/Prod"
+    services.settings = replace(services.settings, public_base_url=public)
+    key = api.create_tenant()["api_key"]
+    assert browser.post("/console/login", {"api_key": key}).status_code == 403  # http://127.0.0.1 is not this origin
+    response = browser.post(
+        "/console/login", {"api_key": key}, origin="https://abc123.execute-api.us-east-1.amazonaws.com"
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/Prod/console/settings"
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-qbsync_console=") and "Secure" in cookie and "Path=/" in cookie
+    page = text(browser.get("/console/settings"))
+    assert 'href="/Prod/console/invoices"' in page and 'action="/Prod/console/actions/settings"' in page
+    assert re.search(r'href="/Prod/console/static/console\.[0-9a-f]{12}\.css"', page)
