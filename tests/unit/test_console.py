@@ -400,3 +400,46 @@ def test_behind_an_execute_api_stage_links_cookies_and_origin_follow_the_public_
     page = text(browser.get("/console/settings"))
     assert 'href="/Prod/console/invoices"' in page and 'action="/Prod/console/actions/settings"' in page
     assert re.search(r'href="/Prod/console/static/console\.[0-9a-f]{12}\.css"', page)
+
+
+def test_a_connectors_transfers_and_enabled_state_change_from_the_grid(api: Api, browser: Browser) -> None:
+    key = api.create_tenant()["api_key"]
+    connector = api.request(
+        "POST",
+        "/v1/connectors",
+        key=key,
+        json_body={"name": "Main", "username": "acme-main", "password": "correct horse battery"},
+    ).json_body
+    browser.sign_in(key)
+    cid = connector["connector_id"]
+    assert f'id="{cid}-payments" name="enabled_transfers" value="payments" checked' in text(
+        browser.get("/console/connectors")
+    )
+    response = browser.act(
+        "connector-update", {"connector_id": cid, "enabled_transfers": ["customers", "invoices"]}, page="connectors"
+    )
+    assert response.status_code == 303
+    assert api.request("GET", f"/v1/connectors/{cid}", key=key).json_body["enabled_transfers"] == [
+        "customers",
+        "invoices",
+    ]
+    page = text(browser.get("/console/connectors"))
+    assert ">Disable</button>" not in page  # the default connector cannot be disabled
+    refused = browser.act("connector-update", {"connector_id": cid, "enabled": "false"}, page="connectors")
+    assert refused.status_code == 409 and "cannot be disabled" in text(refused)
+    second = api.request(
+        "POST",
+        "/v1/connectors",
+        key=key,
+        json_body={"name": "Warehouse", "username": "acme-warehouse", "password": "correct horse battery"},
+    ).json_body["connector_id"]
+    browser.act("connector-update", {"connector_id": second, "enabled": "false"}, page="connectors")
+    assert api.request("GET", f"/v1/connectors/{second}", key=key).json_body["enabled"] is False
+    assert api.request("GET", f"/v1/connectors/{cid}", key=key).json_body["enabled_transfers"] == [
+        "customers",
+        "invoices",
+    ]
+    page = text(browser.get("/console/connectors"))
+    assert ">disabled</span>" in page and ">Enable</button>" in page
+    bad = browser.act("connector-update", {"connector_id": cid, "enabled_transfers": ["spaceships"]}, page="connectors")
+    assert bad.status_code == 422 and "enabled_transfers.0" in text(bad)
