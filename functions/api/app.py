@@ -20,6 +20,7 @@ from qbsync.connectors import (
     connector_view,
     job_list,
 )
+from qbsync.console.web import Console
 from qbsync.errors import NotFound, QbsyncError
 from qbsync.mappings import MappingList, MappingPut, MappingSetView
 from qbsync.models import (
@@ -571,6 +572,30 @@ def get_invoice(ctx: ViewContext, record_id: str) -> presenters.InvoiceView:
 
 
 @api.route(
+    "/v1/invoices",
+    "GET",
+    summary="The invoices tab: each invoice's sync state, the reason it waits and the action to take",
+    response=presenters.InvoiceList,
+    tag="records",
+    query=(
+        QueryParam("state", "pending, synced, waiting, blocked or failed"),
+        QueryParam("limit", "page size, 1-500", "integer"),
+        QueryParam("cursor", "from the previous page"),
+    ),
+)
+def list_invoices(ctx: ViewContext) -> presenters.InvoiceList:
+    query = ctx.request.query
+    page = ctx.services.ingest.list_records(
+        ctx.tenant,
+        "invoices",
+        state=str_param(query, "state", max_length=20),
+        limit=int_param(query, "limit", default=100, minimum=1, maximum=500),
+        cursor=str_param(query, "cursor"),
+    )
+    return presenters.invoice_list(page)
+
+
+@api.route(
     "/v1/payments/{record_id}", "GET", summary="A payment's sync state", response=presenters.PaymentView, tag="records"
 )
 def get_payment(ctx: ViewContext, record_id: str) -> presenters.PaymentView:
@@ -674,3 +699,8 @@ def resync(ctx: ViewContext, kind: str, record_id: str) -> RecordView:
     if kind not in RECORD_MODELS:
         raise NotFound(f"No record kind {kind!r}.")
     return record_view(ctx.services.bulk.resync(ctx.tenant, kind, record_id))
+
+
+# --- the admin console (issue 10): pages over the operations above, for a signed-in tenant admin ----------------
+
+console = Console(api)

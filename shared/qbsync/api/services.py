@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from qbsync.connectors import ConnectorService
+from qbsync.console.sessions import ConsoleSessions
 from qbsync.events import EventBridgePublisher, EventPublisher
 from qbsync.mappings import MappingService
 from qbsync.qbo.company import company_reader
@@ -48,6 +49,7 @@ class Services:
     reconciler: QboReconciler
     desktop_reconciler: DesktopReconciler
     inventory: InventorySync
+    console: ConsoleSessions
     mappings: MappingService
 
     @classmethod
@@ -77,10 +79,11 @@ class Services:
             desktop_reconciler.on_query_result(job, result)
             inventory.on_query_result(job, result)
 
+        tenants = TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds)
         return cls(
             settings=settings,
             store=store,
-            tenants=TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds),
+            tenants=tenants,
             admin=AdminAuthenticator(settings),
             connectors=connectors,
             jobs=JobService(store),
@@ -103,6 +106,7 @@ class Services:
             reconciler=QboReconciler(store, tokens, events, settings),
             desktop_reconciler=desktop_reconciler,
             inventory=inventory,
+            console=ConsoleSessions(store, tenants, minutes=settings.console_session_minutes),
             mappings=MappingService(store),
         )
 

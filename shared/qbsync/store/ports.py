@@ -222,6 +222,19 @@ class TransferRecord:
 
 
 @dataclass
+class ConsoleSession:
+    """An admin console sign-in (issue 10): the browser holds a random token in an HttpOnly cookie; only its
+    SHA-256 is stored. ``key_id`` is the API key it was exchanged for (revoking the key ends the session)."""
+
+    session_hash: str
+    tenant_id: str
+    key_id: str
+    csrf_token: str  # synchronizer token every console form must echo
+    created_at: str
+    expires_at: int  # epoch seconds; DynamoDB TTL removes the item later, reads check it now
+
+
+@dataclass
 class Page(Generic[T]):
     items: list[T]
     cursor: str | None = None  # opaque; pass back to get the next page
@@ -449,6 +462,16 @@ class UniqueClaims(Protocol):
     def owner_of(self, scope: str, value: str) -> str | None: ...
 
 
+class ConsoleSessionRepository(Protocol):
+    def create(self, session: ConsoleSession) -> None:
+        """``AlreadyExists`` if the hash is taken (a 256-bit token never collides; the check is belt and braces)."""
+
+    def get(self, session_hash: str, now: int) -> ConsoleSession | None:
+        """The session, None if unknown or expired at ``now`` (TTL deletes lazily)."""
+
+    def delete(self, session_hash: str) -> None: ...
+
+
 class Store(Protocol):
     """Everything a use case may need from storage, built once per process by ``store.factory``."""
 
@@ -481,6 +504,9 @@ class Store(Protocol):
 
     @property
     def reconcile(self) -> ReconcileStateRepository: ...
+
+    @property
+    def console_sessions(self) -> ConsoleSessionRepository: ...
 
     @property
     def mappings(self) -> MappingRepository: ...
