@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint typecheck cfn-lint sam-validate unit acceptance invoke bench format clean deploy-check
+.PHONY: help install run test lint typecheck cfn-lint sam-validate unit acceptance invoke bench format clean deploy-check browser
 
 help:
 	@echo "make run        start the local stack (API on http://127.0.0.1:$${QBSYNC_PORT:-8000})"
@@ -20,6 +20,7 @@ help:
 	@echo "make deploy-check  sam build, sam validate --lint, cfn-lint, IAM test, artifact sizes + import smoke"
 	@echo "make bench      benchmarks: markdown table + bench-results.json (minutes; ARGS=--quick for seconds)"
 	@echo "make format     ruff format + autofix"
+	@echo "make browser    install Chromium for the admin console browser tests (Debian/Ubuntu, as root)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +53,23 @@ lint: $(STAMP) $(SAM_STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy shared/qbsync
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The admin console's browser tests drive the system Chromium through Playwright (its own browser download is never
+# used). As root on Debian/Ubuntu this installs the distribution's chromium package; elsewhere it says how, and the
+# browser tests skip (QBSYNC_REQUIRE_BROWSER=1, set by .ci/run, turns that skip into a failure).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  echo "browser: $$($(CHROMIUM) --version 2>/dev/null | tail -1)"; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = "0" ] || sudo -n true 2>/dev/null; }; then \
+	  as_root=$$([ "$$(id -u)" = "0" ] || echo "sudo -n"); \
+	  { $$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    || echo "browser: installing chromium failed; the console browser tests will skip"; \
+	else \
+	  echo "browser: no Chromium at $(CHROMIUM); the console browser tests will skip (install: sudo apt-get install chromium)"; \
+	fi
 
 acceptance: $(STAMP)  ## the full-volume acceptance runs (minutes each), outside the default suite
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)

@@ -10,7 +10,8 @@
   runtime module only; the workers only their ``app.py``;
 - ``--smoke`` builds the same layer for this machine (same ``deploy/Makefile``, host wheels) next to a stand-in for
   the runtime (boto3 alone), then imports every built handler in an isolated interpreter that sees nothing else,
-  and calls the API handler with the sample ``GET /health`` and ``GET /openapi.json`` events.
+  and calls the API handler with the sample ``GET /health``, ``GET /openapi.json`` and ``GET /console/login`` events
+  (the console page proves its templates and Jinja2 are in the layer).
 """
 
 from __future__ import annotations
@@ -193,7 +194,10 @@ def smoke(build_dir: Path) -> list[str]:
         for name in functions:
             _, handler = str(template["Resources"][name]["Properties"]["Handler"]).split(".")
             events = (
-                [str(ROOT / "events" / "api" / e) for e in ("get_health.json", "get_openapi.json")]
+                [
+                    str(ROOT / "events" / "api" / e)
+                    for e in ("get_health.json", "get_openapi.json", "get_console_login.json")
+                ]
                 if name == "ApiFunction"
                 else []
             )

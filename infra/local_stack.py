@@ -57,6 +57,7 @@ class LocalStack:
         retry_visibility_seconds: int | None = None,
         quiet: bool = True,
         template: dict[str, Any] | None = None,
+        demo: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -66,6 +67,7 @@ class LocalStack:
         self.environ = environ
         self.quiet = quiet
         self.template = template
+        self.demo = demo  # seed the emulator's company with the QuickBooks side of qbsync.demo
         self._want_worker = worker
         self._want_qbo = qbo_emulator
         self.qbo_emulator: Any = None
@@ -123,7 +125,9 @@ class LocalStack:
         from infra.qbo_emulator import QboEmulator
 
         self.qbo_emulator = QboEmulator(port=_env_int("QBSYNC_QBO_PORT", 0, caller)).start()
-        self.qbo_emulator.add_company(name="Local Test Co")
+        realm = self.qbo_emulator.add_company(name="Local Test Co")
+        if self.demo:
+            seed_demo_company(self.qbo_emulator, realm)
         return {
             "QBO_ENVIRONMENT": self.qbo_emulator.discovery_url,
             "QBO_API_BASE_URL": self.qbo_emulator.api_base_url,
@@ -136,6 +140,9 @@ class LocalStack:
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from infra.moto_speedups import install
+
+        install()  # moto's Query and FIFO SendMessage would slow down as the run's data grows
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=not self.quiet)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -203,6 +210,26 @@ class LocalStack:
         self.stop()
 
 
+def seed_demo_company(emulator: Any, realm: str) -> None:
+    """What the demo's QuickBooks company already holds before qbsync connects (see ``qbsync.demo``)."""
+    from infra.qbo_emulator import api as qbo_api
+    from qbsync import demo
+
+    company = emulator.company(realm)
+    income = next(a for a in company.entities["Account"].values() if a["Name"] == "Services")
+    for customer in demo.QUICKBOOKS_CUSTOMERS:
+        body = {"DisplayName": customer["name"], "PrimaryEmailAddr": {"Address": customer["email"]}}
+        qbo_api.create(company, "Customer", body)
+    for item in demo.QUICKBOOKS_ITEMS:
+        body = {
+            "Name": item["name"],
+            "Sku": item["sku"],
+            "Type": "Service",
+            "IncomeAccountRef": {"value": income["Id"]},
+        }
+        qbo_api.create(company, "Item", body)
+
+
 def banner(stack: LocalStack) -> str:
     assert stack.resources is not None
     base = stack.base_url
@@ -214,6 +241,7 @@ def banner(stack: LocalStack) -> str:
         f"  Admin key      {key}",
         f"  Embedded AWS   {stack.aws_endpoint}   (table {stack.resources.env.get('QBSYNC_TABLE')})",
         f"  Web Connector  {base}/qbwc   (WSDL: {base}/qbwc?wsdl; try: .venv/bin/qbsync wc-sim --help)",
+        f"  Admin console  {base}/console   (sign in with a tenant's API key; README: Admin console)",
     ]
     if stack.qbo_emulator is not None:
         lines.append(f"  QBO emulator   {stack.qbo_emulator.base_url}   (connect: GET {base}/v1/qbo/connect)")
@@ -262,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    stack = LocalStack(host=args.host, port=args.port, aws_port=args.aws_port, speedup=speedup)
+    stack = LocalStack(host=args.host, port=args.port, aws_port=args.aws_port, speedup=speedup, demo=True)
     try:
         stack.start()
     except OSError as exc:

@@ -476,7 +476,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.validate_xsd:
         print(f"xsd: {'all requests valid' if not invalid else f'{len(invalid)} error(s): ' + '; '.join(invalid[:5])}")
     counts: dict[str, Any] = {
-        k: company.count(k) for k in ("Customer", "Item", "Invoice", "ReceivePayment", "JournalEntry")
+        k: company.count(k)
+        for k in (
+            "Customer",
+            "Item",
+            "Invoice",
+            "ReceivePayment",
+            "JournalEntry",
+            "TimeTracking",
+            "Bill",
+            "CreditCardCharge",
+            "PurchaseOrder",
+        )
     }
     print("company: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     if args.verbose:

@@ -20,6 +20,7 @@ from qbsync.connectors import (
     connector_view,
     job_list,
 )
+from qbsync.console.web import Console
 from qbsync.errors import NotFound, QbsyncError
 from qbsync.mappings import MappingList, MappingPut, MappingSetView
 from qbsync.models import (
@@ -36,6 +37,7 @@ from qbsync.qbo.webhooks import SIGNATURE_HEADER, WebhookAck
 from qbsync.qbwc.qwc import APP_NAME, qwc_document, qwc_filename
 from qbsync.qbwc.soap import dispatch
 from qbsync.qbwc.wsdl import support_page_html, wsdl_document
+from qbsync.sync import desktop_transfers
 from qbsync.sync.ingest import (
     AcceptedList,
     MatchIssueList,
@@ -46,8 +48,18 @@ from qbsync.sync.ingest import (
     TransferList,
     record_view,
 )
+from qbsync.sync.inventory import InventoryLevel, InventoryList
 from qbsync.sync.journal import ChargeView, PeriodList, PeriodView, PostQueued, PostRequest
-from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
+from qbsync.sync.records import (
+    RECORD_MODELS,
+    SourceCustomer,
+    SourceExpenseReport,
+    SourceInvoice,
+    SourceItem,
+    SourcePayment,
+    SourcePurchaseOrder,
+    SourceTimesheet,
+)
 from qbsync.sync.summarize import SourceCharge
 from qbsync.tenancy import settings_of
 
@@ -168,7 +180,11 @@ def get_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
     tag="connectors",
 )
 def update_connector(ctx: ViewContext, connector_id: str) -> ConnectorView:
-    return connector_view(ctx.services.connectors.update(ctx.tenant, connector_id, ctx.body))
+    updated = ctx.services.connectors.update(ctx.tenant, connector_id, ctx.body)
+    if ctx.body.enabled_transfers is not None:  # records that waited for a transfer turned on now go
+        waited = desktop_transfers.turned_on(connector_id, updated.enabled_transfers)
+        ctx.services.issues.release(ctx.tenant.tenant_id, waited, kinds=desktop_transfers.KINDS)
+    return connector_view(updated)
 
 
 @api.route(
@@ -439,6 +455,103 @@ def post_payments(ctx: ViewContext) -> AcceptedList:
     return ctx.services.ingest.accept(ctx.tenant, "payments", ctx.body)
 
 
+@api.route(
+    "/v1/timesheets",
+    "POST",
+    summary="Send timesheets to QuickBooks Desktop time tracking (one or a list)",
+    body="json",
+    schema=SourceTimesheet,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_timesheets(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "timesheets", ctx.body)
+
+
+@api.route(
+    "/v1/expense-reports",
+    "POST",
+    summary="Send expense reports to QuickBooks Desktop as bills or credit-card charges (one or a list)",
+    body="json",
+    schema=SourceExpenseReport,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_expense_reports(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "expense_reports", ctx.body)
+
+
+@api.route(
+    "/v1/purchase-orders",
+    "POST",
+    summary="Send purchase orders to QuickBooks Desktop (one or a list)",
+    body="json",
+    schema=SourcePurchaseOrder,
+    response=AcceptedList,
+    status=202,
+    tag="records",
+)
+def post_purchase_orders(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.ingest.accept(ctx.tenant, "purchase_orders", ctx.body)
+
+
+@api.route("/v1/timesheets/{record_id}", "GET", summary="A timesheet's sync state", response=RecordView, tag="records")
+def get_timesheet(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "timesheets", record_id))
+
+
+@api.route(
+    "/v1/expense-reports/{record_id}",
+    "GET",
+    summary="An expense report's sync state",
+    response=RecordView,
+    tag="records",
+)
+def get_expense_report(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "expense_reports", record_id))
+
+
+@api.route(
+    "/v1/purchase-orders/{record_id}",
+    "GET",
+    summary="A purchase order's sync state",
+    response=RecordView,
+    tag="records",
+)
+def get_purchase_order(ctx: ViewContext, record_id: str) -> RecordView:
+    return record_view(ctx.services.ingest.get(ctx.tenant, "purchase_orders", record_id))
+
+
+@api.route(
+    "/v1/inventory",
+    "GET",
+    summary="Quantities on hand read back from QuickBooks Desktop (after purchase orders are received)",
+    response=InventoryList,
+    tag="records",
+    query=(QueryParam("limit", "page size, 1-500", "integer"), QueryParam("cursor", "from the previous page")),
+)
+def inventory_levels(ctx: ViewContext) -> InventoryList:
+    query = ctx.request.query
+    return ctx.services.inventory.levels(
+        ctx.tenant,
+        limit=int_param(query, "limit", default=100, minimum=1, maximum=500),
+        cursor=str_param(query, "cursor"),
+    )
+
+
+@api.route(
+    "/v1/inventory/{item_id}",
+    "GET",
+    summary="One item's quantity on hand (by the source item id, or the QuickBooks ListID)",
+    response=InventoryLevel,
+    tag="records",
+)
+def inventory_level(ctx: ViewContext, item_id: str) -> InventoryLevel:
+    return ctx.services.inventory.level(ctx.tenant, item_id)
+
+
 @api.route("/v1/customers/{record_id}", "GET", summary="A customer's sync state", response=RecordView, tag="records")
 def get_customer(ctx: ViewContext, record_id: str) -> RecordView:
     return record_view(ctx.services.ingest.get(ctx.tenant, "customers", record_id))
@@ -458,6 +571,30 @@ def get_item(ctx: ViewContext, record_id: str) -> RecordView:
 )
 def get_invoice(ctx: ViewContext, record_id: str) -> presenters.InvoiceView:
     return presenters.invoice_view(ctx.services.ingest.get(ctx.tenant, "invoices", record_id))
+
+
+@api.route(
+    "/v1/invoices",
+    "GET",
+    summary="The invoices tab: each invoice's sync state, the reason it waits and the action to take",
+    response=presenters.InvoiceList,
+    tag="records",
+    query=(
+        QueryParam("state", "pending, synced, waiting, blocked or failed"),
+        QueryParam("limit", "page size, 1-500", "integer"),
+        QueryParam("cursor", "from the previous page"),
+    ),
+)
+def list_invoices(ctx: ViewContext) -> presenters.InvoiceList:
+    query = ctx.request.query
+    page = ctx.services.ingest.list_records(
+        ctx.tenant,
+        "invoices",
+        state=str_param(query, "state", max_length=20),
+        limit=int_param(query, "limit", default=100, minimum=1, maximum=500),
+        cursor=str_param(query, "cursor"),
+    )
+    return presenters.invoice_list(page)
 
 
 @api.route(
@@ -623,6 +760,12 @@ def sync_progress(ctx: ViewContext, sync_id: str) -> SyncProgress:
     tag="records",
 )
 def resync(ctx: ViewContext, kind: str, record_id: str) -> RecordView:
-    if kind not in ("customers", "items", "invoices", "payments"):
+    kind = kind.replace("-", "_")  # expense-reports, purchase-orders as in their routes
+    if kind not in RECORD_MODELS:
         raise NotFound(f"No record kind {kind!r}.")
     return record_view(ctx.services.bulk.resync(ctx.tenant, kind, record_id))
+
+
+# --- the admin console (issue 10): pages over the operations above, for a signed-in tenant admin ----------------
+
+console = Console(api)

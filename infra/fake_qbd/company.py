@@ -3,6 +3,8 @@
 Modelled behaviour (see ../shared/reference/qbwc/NOTES.md):
 * names unique (case-insensitively) across Customer/Vendor lists (3100), items unique among items (3100);
 * references must resolve (3140), Mod needs the current EditSequence (3200), unknown ListID on Mod (3120);
+* ItemServiceMod / ItemNonInventoryMod (a ListID of another item type is 3120; a rename checks the item names,
+  3100) and ReceivePaymentMod (its ``AppliedToTxnMod`` entries replace the applications; invoice balances follow);
 * queries: no match -> statusCode 1; ListID/FullName/TxnID lookups with missing objects -> 500 Warn;
 * iterators (Start/Continue/Stop, 3391 for unknown ids); iterators die with the session (``end_session``);
 * ``onError``: ``stopOnError`` stops at the first Error-severity status and returns no responses for the rest;
@@ -79,13 +81,13 @@ JE_UNBALANCED_CODE = 3020  # exact QuickBooks code/wording for an unbalanced jou
 INVALID_REF_TAIL = "  QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
 
 NAME_KINDS = ("Customer", "Vendor", "Employee", "OtherName")
-ITEM_KINDS = ("ItemService", "ItemNonInventory", "ItemDiscount", "ItemSalesTax")
-LIST_KINDS = (*NAME_KINDS, *ITEM_KINDS, "Account", "Class", "SalesTaxCode", "StandardTerms")
+ITEM_KINDS = ("ItemService", "ItemNonInventory", "ItemInventory", "ItemDiscount", "ItemSalesTax")
+LIST_KINDS = (*NAME_KINDS, *ITEM_KINDS, "Account", "Class", "SalesTaxCode", "StandardTerms", "PayrollItemWage")
 TXN_KINDS = ("Invoice", "ReceivePayment", "JournalEntry")
 MAX_NAME = {"Customer": 41, "Vendor": 41, "ItemService": 31, "ItemNonInventory": 31, "Account": 31, "Class": 31}
-MAX_NAME |= {"ItemDiscount": 31, "ItemSalesTax": 31, "SalesTaxCode": 3, "StandardTerms": 31}
+MAX_NAME |= {"ItemDiscount": 31, "ItemSalesTax": 31, "SalesTaxCode": 3, "StandardTerms": 31, "ItemInventory": 31}
 # Rets of these kinds have no FullName/ParentRef/Sublevel (qbxml130.xsd).
-FLAT_KINDS = ("Vendor", "ItemSalesTax", "SalesTaxCode", "StandardTerms")
+FLAT_KINDS = ("Vendor", "Employee", "ItemSalesTax", "SalesTaxCode", "StandardTerms", "PayrollItemWage")
 # Top-level references that list records may carry: tag -> (kinds, label in the 3140 message).
 LIST_REFS: dict[str, tuple[tuple[str, ...], str]] = {
     "AccountRef": (("Account",), "Account"),
@@ -96,6 +98,17 @@ LIST_REFS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 # Tax code of an item without its own SalesTaxCodeRef, as QuickBooks' new-item defaults: parts taxable, services not.
 ITEM_DEFAULT_TAX_CODE = {"ItemService": "Non", "ItemNonInventory": "Tax", "ItemDiscount": "Tax", "ItemSalesTax": "Non"}
+ITEM_DEFAULT_TAX_CODE["ItemInventory"] = "Tax"
+# Where an item's fields sit in its Ret (qbxml130.xsd ItemServiceRet / ItemNonInventoryRet), after a mod adds one.
+ITEM_FIELD_ORDER: tuple[str, ...] = ("ManufacturerPartNumber", "UnitOfMeasureSetRef", "IsTaxIncluded")
+ITEM_FIELD_ORDER += ("SalesTaxCodeRef", "SalesOrPurchase", "SalesAndPurchase", "ExternalGUID")
+# The sales fields of both forms, and what each becomes when a mod switches the form (inferred from the item
+# window, where "purchased / performed by a subcontractor" can be ticked and unticked; not verified on QuickBooks).
+SALES_OR_PURCHASE: tuple[str, ...] = ("Desc", "Price", "PricePercent", "AccountRef")
+SALES_AND_PURCHASE: tuple[str, ...] = ("SalesDesc", "SalesPrice", "IncomeAccountRef", "PurchaseDesc", "PurchaseCost")
+SALES_AND_PURCHASE += ("PurchaseTaxCodeRef", "ExpenseAccountRef", "PrefVendorRef")
+SALES_FORM_SWITCH = {"Desc": "SalesDesc", "Price": "SalesPrice", "AccountRef": "IncomeAccountRef"}
+SALES_FORM_SWITCH |= {v: k for k, v in SALES_FORM_SWITCH.items()}
 FIELD_LIMITS = {
     "CompanyName": 41,
     "Salutation": 15,
@@ -118,7 +131,7 @@ INT_TAGS = {"StdDueDays", "StdDiscountDays"}
 DATE_TAGS = {"TxnDate", "DueDate", "ShipDate", "ServiceDate", "FromTxnDate", "ToTxnDate", "OpenBalanceDate"}
 ITERABLE = {"CustomerQueryRq", "VendorQueryRq", "ItemQueryRq", "ItemServiceQueryRq", "ItemNonInventoryQueryRq"}
 ITERABLE |= {"InvoiceQueryRq", "ReceivePaymentQueryRq", "JournalEntryQueryRq"}
-ITERABLE |= {"ItemDiscountQueryRq", "ItemSalesTaxQueryRq"}
+ITERABLE |= {"ItemDiscountQueryRq", "ItemSalesTaxQueryRq", "ItemInventoryQueryRq", "EmployeeQueryRq"}
 SEED_ACCOUNTS = (
     ("Accounts Receivable", "AccountsReceivable"),
     ("Undeposited Funds", "OtherCurrentAsset"),
@@ -376,6 +389,10 @@ class FakeCompany:
         self._last_message_set: tuple[str, str] | None = None  # (newMessageSetID, response)
         self.request_log: list[RequestLogEntry] = []
         self.default_sales_tax_item_id: str | None = None  # Sales Tax preference "most common sales tax item"
+        from infra.fake_qbd.purchasing import Purchasing  # it reads this module's helpers
+
+        #: time tracking, bills, credit-card charges, purchase orders and inventory receiving (T6-T8)
+        self.purchasing = Purchasing(self)
         for acct_name, acct_type in SEED_ACCOUNTS:
             acct = self._new_list("Account", acct_name, None, [])
             acct.fields.append(_el("AccountType", acct_type))
@@ -507,6 +524,8 @@ class FakeCompany:
                 return len(self._payments)
             if kind in ("JournalEntry", "journal_entries"):
                 return len(self._journals)
+            if kind in ("TimeTracking", "Bill", "CreditCardCharge", "PurchaseOrder"):
+                return len(self.purchasing.of_type(kind))
             return sum(1 for r in self._lists.values() if r.kind == kind)
 
     def find_customer(self, name: str) -> ListRecord | None:
@@ -617,6 +636,50 @@ class FakeCompany:
         if account is not None:
             sub(sub(add, "AccountRef"), "FullName", account)
         return self._admin_add(add)
+
+    def add_inventory_item(
+        self,
+        name: str,
+        *,
+        part_number: str | None = None,
+        desc: str | None = None,
+        price: Decimal | str | None = None,
+        income_account: str = "Sales",
+        cogs_account: str = "Cost of Goods Sold",
+    ) -> ListRecord:
+        """An inventory part (Lists > Item List > Inventory Part), e.g. one a SKU later matches."""
+        add = etree.Element("ItemInventoryAdd")
+        sub(add, "Name", name)
+        if part_number is not None:
+            sub(add, "ManufacturerPartNumber", part_number)
+        if desc is not None:
+            sub(add, "SalesDesc", desc)
+        if price is not None:
+            sub(add, "SalesPrice", money(Decimal(price)))
+        sub(sub(add, "IncomeAccountRef"), "FullName", income_account)
+        sub(sub(add, "COGSAccountRef"), "FullName", cogs_account)
+        return self._admin_add(add)
+
+    def edit_item(self, name: str, *, desc: str | None = None, price: Decimal | str | None = None) -> ListRecord:
+        """A user edits a service or non-inventory item's description or price (its EditSequence changes)."""
+        with self._lock:
+            rec = self._find_list(("ItemService", "ItemNonInventory"), name)
+            if rec is None:
+                raise not_found(name)
+            mod = etree.Element(rec.kind + "Mod")
+            sub(mod, "ListID", rec.list_id)
+            sub(mod, "EditSequence", rec.edit_sequence)
+            both = any(f.tag == "SalesAndPurchase" for f in rec.fields)
+            sales = sub(mod, "SalesAndPurchaseMod" if both else "SalesOrPurchaseMod")
+            if desc is not None:
+                sub(sales, "SalesDesc" if both else "Desc", desc)
+            if price is not None:
+                sub(sales, "SalesPrice" if both else "Price", money(Decimal(price)))
+            rq = etree.Element(mod.tag + "Rq")
+            rq.append(mod)
+            self._validate(rq)
+            self._item_mod(rq, etree.Element(mod.tag + "Rs"), rec.kind)
+            return rec
 
     def add_terms(
         self, name: str, due_days: int, *, discount_days: int | None = None, discount_pct: Decimal | str | None = None
@@ -747,6 +810,10 @@ class FakeCompany:
             "CustomerModRq": ("CustomerMod/ListID", "CustomerMod/EditSequence"),
             "ItemServiceAddRq": ("ItemServiceAdd/Name",),
             "ItemNonInventoryAddRq": ("ItemNonInventoryAdd/Name",),
+            "ItemInventoryAddRq": ("ItemInventoryAdd/Name",),
+            "ItemServiceModRq": ("ItemServiceMod/ListID", "ItemServiceMod/EditSequence"),
+            "ItemNonInventoryModRq": ("ItemNonInventoryMod/ListID", "ItemNonInventoryMod/EditSequence"),
+            "ReceivePaymentModRq": ("ReceivePaymentMod/TxnID", "ReceivePaymentMod/EditSequence"),
             "AccountAddRq": ("AccountAdd/Name", "AccountAdd/AccountType"),
             "ClassAddRq": ("ClassAdd/Name",),
             "ItemDiscountAddRq": ("ItemDiscountAdd/Name",),
@@ -784,6 +851,10 @@ class FakeCompany:
             "ItemQueryRq": lambda rq, rs: self._list_query(rq, rs, ITEM_KINDS),
             "ItemServiceQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemService",)),
             "ItemNonInventoryQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemNonInventory",)),
+            "ItemServiceModRq": lambda rq, rs: self._item_mod(rq, rs, "ItemService"),
+            "ItemNonInventoryModRq": lambda rq, rs: self._item_mod(rq, rs, "ItemNonInventory"),
+            "ItemInventoryAddRq": lambda rq, rs: self._item_add(rq, rs, "ItemInventory"),
+            "ItemInventoryQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemInventory",)),
             "ItemDiscountAddRq": lambda rq, rs: self._item_add(rq, rs, "ItemDiscount"),
             "ItemDiscountQueryRq": lambda rq, rs: self._list_query(rq, rs, ("ItemDiscount",)),
             "ItemSalesTaxAddRq": lambda rq, rs: self._item_add(rq, rs, "ItemSalesTax"),
@@ -802,9 +873,11 @@ class FakeCompany:
             "InvoiceQueryRq": lambda rq, rs: self._txn_query(rq, rs, "Invoice"),
             "ReceivePaymentAddRq": self._payment_add,
             "ReceivePaymentQueryRq": lambda rq, rs: self._txn_query(rq, rs, "ReceivePayment"),
+            "ReceivePaymentModRq": self._payment_mod,
             "JournalEntryAddRq": self._journal_add,
             "JournalEntryQueryRq": lambda rq, rs: self._txn_query(rq, rs, "JournalEntry"),
             "TxnDeletedQueryRq": self._txn_deleted_query,
+            **self.purchasing.handlers(),
         }
 
     def _dispatch(self, rq: etree._Element, include_data: bool) -> etree._Element:
@@ -1006,6 +1079,75 @@ class FakeCompany:
         rec.time_modified = self._now()
         rec.edit_sequence = self._edit_sequence()
         rs.append(self._list_ret(rec))
+
+    def _item_mod(self, rq: etree._Element, rs: etree._Element, kind: str) -> None:
+        """ItemServiceMod / ItemNonInventoryMod: the fields given replace the item's; ``SalesOrPurchaseMod`` /
+        ``SalesAndPurchaseMod`` change only the sales fields they carry (``Apply*ToExistingTxns`` is accepted and
+        not modelled: old transactions keep their accounts). A ListID of another item type is not found (3120)."""
+        mod = _body(rq)
+        list_id = text(mod, "ListID") or ""
+        rec = self._lists.get(list_id)
+        if rec is None or rec.kind != kind:
+            raise not_found(list_id)
+        seq = text(mod, "EditSequence") or ""
+        if seq != rec.edit_sequence:
+            raise StatusError(3200, f'The provided edit sequence "{seq}" is out-of-date. ')
+        parent = self._lists.get(rec.parent_id) if rec.parent_id else None
+        new_name = text(mod, "Name")
+        if new_name is not None:
+            full = f"{parent.full_name}:{new_name}" if parent else new_name
+            self._check_name(kind, new_name, full, ITEM_KINDS, exclude=rec.list_id)
+        skip = ("ListID", "EditSequence", "Name", "IsActive", "ParentRef", "ForceUOMChange")
+        changes = self._check_fields(mod, skip=(*skip, "SalesOrPurchaseMod", "SalesAndPurchaseMod"))
+        for ref_tag in ("AccountRef", "IncomeAccountRef", "ExpenseAccountRef"):
+            for ref in mod.iter(ref_tag):
+                self._require(ref, ("Account",), "Account", "Item")
+        changes = self._resolve_field_refs(changes, "Item")
+        sales = self._sales_mod(rec, mod)
+        if sales is not None:
+            changes.append(sales)
+        if new_name is not None:
+            rec.name = new_name
+            rec.full_name = f"{parent.full_name}:{new_name}" if parent else new_name
+        active = text(mod, "IsActive")
+        if active is not None:
+            rec.is_active = active != "false"
+        changed = {c.tag for c in changes} | ({"SalesOrPurchase", "SalesAndPurchase"} if sales is not None else set())
+        fields = [f for f in rec.fields if f.tag not in changed] + changes
+        order = {tag: index for index, tag in enumerate(ITEM_FIELD_ORDER)}
+        rec.fields = sorted(fields, key=lambda el: order.get(str(el.tag), len(order)))
+        rec.time_modified = self._now()
+        rec.edit_sequence = self._edit_sequence()
+        rs.append(self._list_ret(rec))
+
+    def _sales_mod(self, rec: ListRecord, mod: etree._Element) -> etree._Element | None:
+        """The item's new ``SalesOrPurchase`` / ``SalesAndPurchase`` after the mod's sales fields (None: unchanged)."""
+        change = mod.find("SalesOrPurchaseMod")
+        if change is None:
+            change = mod.find("SalesAndPurchaseMod")
+        if change is None:
+            return None
+        form = "SalesOrPurchase" if change.tag == "SalesOrPurchaseMod" else "SalesAndPurchase"
+        allowed = SALES_OR_PURCHASE if form == "SalesOrPurchase" else SALES_AND_PURCHASE
+        values: dict[str, etree._Element] = {}
+        current = next((f for f in rec.fields if f.tag in ("SalesOrPurchase", "SalesAndPurchase")), None)
+        for el in current if current is not None else ():
+            tag = str(el.tag) if current is not None and current.tag == form else SALES_FORM_SWITCH.get(str(el.tag), "")
+            if tag in allowed:
+                values[tag] = copy.deepcopy(el)
+                values[tag].tag = tag
+        for el in change:
+            if not isinstance(el.tag, str) or el.tag.startswith("Apply"):
+                continue
+            if el.tag in ("Price", "PricePercent"):  # one or the other
+                values.pop("Price", None)
+                values.pop("PricePercent", None)
+            values[el.tag] = copy.deepcopy(el)
+        out = etree.Element(form)
+        for tag in allowed:
+            if tag in values:
+                out.append(values[tag])
+        return out
 
     def _list_ret(self, rec: ListRecord) -> etree._Element:
         ret = etree.Element(rec.kind + "Ret")
@@ -1386,6 +1528,75 @@ class FakeCompany:
             inv.edit_sequence = self._edit_sequence()
         rs.append(self._payment_ret(pay))
 
+    def _payment_mod(self, rq: etree._Element, rs: etree._Element) -> None:
+        """ReceivePaymentMod: the header fields given replace the payment's; the ``AppliedToTxnMod`` entries, when
+        given, are its applications afterwards (an invoice left out gets its amount back). Each invoice may take at
+        most its balance without this payment (3210); the balances of every invoice involved follow."""
+        mod = _body(rq)
+        txn_id = text(mod, "TxnID") or ""
+        pay = self._payments.get(txn_id)
+        if pay is None:
+            raise not_found(txn_id)
+        seq = text(mod, "EditSequence") or ""
+        if seq != pay.edit_sequence:
+            raise StatusError(3200, f'The provided edit sequence "{seq}" is out-of-date. ')
+        where = "ReceivePayment"
+        customer = self._require(mod.find("CustomerRef"), ("Customer",), "Customer", where)
+        ar = self._require(mod.find("ARAccountRef"), ("Account",), "Account", where)
+        deposit = self._require(mod.find("DepositToAccountRef"), ("Account",), "Account", where)
+        customer_id = customer.list_id if customer is not None else pay.customer_id
+        ref_number = text(mod, "RefNumber")
+        if ref_number is not None and len(ref_number) > 20:
+            raise too_long(ref_number, "RefNumber")
+        old = dict(pay.applied)
+        apps = mod.findall("AppliedToTxnMod")
+        wanted: dict[str, Decimal] = {} if apps else dict(old)
+        for app in apps:
+            applied_id = text(app, "TxnID") or ""
+            wanted[applied_id] = wanted.get(applied_id, ZERO) + (to_decimal(text(app, "PaymentAmount")) or ZERO)
+        for applied_id, amount in wanted.items():
+            inv = self._invoices.get(applied_id)
+            if inv is None or inv.customer_id != customer_id:
+                raise not_found(applied_id)
+            if amount > inv.balance_remaining + old.get(applied_id, ZERO):
+                raise StatusError(
+                    3210,
+                    f'The "AppliedToTxnMod payment amount" field has an invalid value "{money(amount)}".  '
+                    "QuickBooks error message: You cannot pay more than the amount due.",
+                )
+        total = to_decimal(text(mod, "TotalAmount"))
+        total = pay.total_amount if total is None else total
+        applied_sum = sum(wanted.values(), ZERO)
+        if applied_sum > total:
+            raise StatusError(
+                3210,
+                f'The "AppliedToTxnMod payment amount" field has an invalid value "{money(applied_sum)}".  '
+                "QuickBooks error message: The amount applied is more than the payment amount.",
+            )
+        now = self._now()
+        for applied_id in set(old) | set(wanted):
+            inv = self._invoices[applied_id]
+            inv.payments = [(p, a) for p, a in inv.payments if p != pay.txn_id]
+            if applied_id in wanted:
+                inv.payments.append((pay.txn_id, wanted[applied_id]))
+            if old.get(applied_id) != wanted.get(applied_id):
+                inv.time_modified = now
+                inv.edit_sequence = self._edit_sequence()
+        pay.applied = list(wanted.items())
+        pay.customer_id = customer_id
+        pay.ar_account_id = ar.list_id if ar is not None else pay.ar_account_id
+        pay.deposit_account_id = deposit.list_id if deposit is not None else pay.deposit_account_id
+        pay.txn_date = self._txn_date(mod, "TxnDate", pay.txn_date)
+        pay.ref_number = ref_number if ref_number is not None else pay.ref_number
+        pay.total_amount = total
+        memo = text(mod, "Memo")
+        pay.memo = memo if memo is not None else pay.memo
+        method = mod.find("PaymentMethodRef")
+        pay.payment_method = text(method, "FullName") if method is not None else pay.payment_method
+        pay.time_modified = now
+        pay.edit_sequence = self._edit_sequence()
+        rs.append(self._payment_ret(pay))
+
     def _payment_ret(self, pay: Payment) -> etree._Element:
         ret = etree.Element("ReceivePaymentRet")
         _txn_head(ret, pay.txn_id, pay.time_created, pay.time_modified, pay.edit_sequence, pay.txn_number)
@@ -1738,6 +1949,7 @@ class FakeCompany:
                 "invoices": [dump_txn(r) for r in self._invoices.values()],
                 "payments": [dump_txn(r) for r in self._payments.values()],
                 "journals": [dump_txn(r) for r in self._journals.values()],
+                "purchasing": self.purchasing.dump(),
                 "deleted": list(self._deleted.values()),
                 "data_ext": [[o, n, v] for (o, n), v in self._data_ext.items()],
                 "seq": [self._list_seq, self._txn_seq, self._txn_number, self._line_seq, self._last_edit],
@@ -1779,6 +1991,7 @@ class FakeCompany:
             raw["lines"] = [JournalLine(**_unjson(ln, JournalLine)) for ln in raw["lines"]]
             je = JournalEntry(**_unjson(raw, JournalEntry))
             company._journals[je.txn_id] = je
+        company.purchasing.load(state.get("purchasing"))
         company._deleted = {d["txn_id"]: d for d in state.get("deleted", [])}
         company._data_ext = {(o, n): v for o, n, v in state["data_ext"]}
         (company._list_seq, company._txn_seq, company._txn_number, company._line_seq, company._last_edit) = state["seq"]
@@ -1858,6 +2071,8 @@ def _txn_head(ret: etree._Element, txn_id: str, created: datetime, modified: dat
 
 
 def _item_price(item: ListRecord) -> str | None:
+    if item.kind == "ItemInventory":
+        return item.field_text("SalesPrice")
     for el in item.fields:
         if el.tag == "SalesOrPurchase":
             return text(el, "Price")
@@ -1869,6 +2084,8 @@ def _item_price(item: ListRecord) -> str | None:
 def _item_desc(item: ListRecord) -> str | None:
     if item.kind in ("ItemDiscount", "ItemSalesTax"):
         return item.field_text("ItemDesc")
+    if item.kind == "ItemInventory":
+        return item.field_text("SalesDesc")
     for el in item.fields:
         if el.tag == "SalesOrPurchase":
             return text(el, "Desc")

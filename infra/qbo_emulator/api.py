@@ -21,6 +21,7 @@ from infra.qbo_emulator.state import DELETABLE, ENTITIES, NOT_IN_CDC, READ_ONLY,
 
 SHARED_NAMES = ("Customer", "Vendor", "Employee")
 NAMED_LISTS = {"Item": "product or service", "Class": "class", "Account": "account", "Term": "term"}
+PURCHASING = ("TimeActivity", "Bill", "Purchase", "PurchaseOrder")
 SYSTEM_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse", "status")
 MAX_BATCH_ITEMS = 30
 CDC_MAX_OBJECTS = 1000
@@ -293,7 +294,7 @@ def _derive(
     allow_duplicate_doc: bool,
 ) -> None:
     self_id = existing["Id"] if existing else None
-    obj.setdefault("Active", True) if entity not in ("Invoice", "Payment", "JournalEntry") else None
+    obj.setdefault("Active", True) if entity not in ("Invoice", "Payment", "JournalEntry", *PURCHASING) else None
     if entity in SHARED_NAMES:
         _derive_person(company, entity, obj, existing, self_id)
     elif entity in NAMED_LISTS:
@@ -311,6 +312,8 @@ def _derive(
         _derive_payment(company, obj, self_id)
     elif entity == "JournalEntry":
         _derive_journal(company, obj)
+    elif entity in PURCHASING:
+        derive_purchasing(company, entity, obj)
 
 
 def _derive_person(
@@ -623,3 +626,71 @@ def _after_write(company: CompanyState, entity: str, new: dict[str, Any] | None,
         unapplied = sum((money(p.get("UnappliedAmt", 0)) for p in company.entities["Payment"].values()
                          if p["CustomerRef"]["value"] == customer_id), Decimal(0))  # fmt: skip
         customer["Balance"] = customer["BalanceWithJobs"] = _num(owed - unapplied)
+
+
+# ---- time and purchasing (T6-T8) --------------------------------------------------------------------------
+
+
+def derive_purchasing(company: CompanyState, entity: str, obj: dict[str, Any]) -> None:
+    """TimeActivity, Bill, Purchase and PurchaseOrder: references must exist (2500), required fields are there
+    (2020), TotalAmt is the lines' sum (NOTES.md: a Purchase needs PaymentType and AccountRef, a Bill VendorRef)."""
+    obj.setdefault("TxnDate", _today(company))
+    if entity == "TimeActivity":
+        name_of = obj.get("NameOf")
+        person = {"Employee": "EmployeeRef", "Vendor": "VendorRef"}.get(str(name_of))
+        if person is None:
+            raise errors.required_missing("NameOf")
+        _ref(company, obj, person, str(name_of), required=True)
+        _ref(company, obj, "CustomerRef", "Customer")
+        _ref(company, obj, "ItemRef", "Item")
+        _ref(company, obj, "ClassRef", "Class")
+        if obj.get("BillableStatus") == "Billable" and not obj.get("CustomerRef"):
+            raise errors.business_validation("A billable time activity needs a customer.")
+        hours, minutes = obj.get("Hours"), obj.get("Minutes")
+        if not isinstance(hours, int) or not isinstance(minutes, int) or hours < 0 or not 0 <= minutes < 60:
+            raise errors.required_missing("Hours/Minutes")
+        return
+    if entity == "Bill":
+        _ref(company, obj, "VendorRef", "Vendor", required=True)
+        _ref(company, obj, "APAccountRef", "Account")
+    elif entity == "Purchase":
+        if obj.get("PaymentType") not in ("Cash", "Check", "CreditCard"):
+            raise errors.required_missing("PaymentType")
+        account = _ref(company, obj, "AccountRef", "Account", required=True)
+        if obj["PaymentType"] == "CreditCard" and (account or {}).get("AccountType") != "Credit Card":
+            raise errors.business_validation("A credit card purchase needs a credit card account.")
+        payee = obj.get("EntityRef")
+        if payee:
+            target = str(payee.get("type", ""))
+            if target not in SHARED_NAMES:
+                raise errors.invalid_property(f"Property Name:EntityRef.type has an invalid value: {target}")
+            _ref(company, obj, "EntityRef", target)
+    else:
+        _ref(company, obj, "VendorRef", "Vendor", required=True)
+        _ref(company, obj, "ClassRef", "Class")
+        obj.setdefault("POStatus", "Open")
+    lines = obj.get("Line")
+    if not isinstance(lines, list) or not lines:
+        raise errors.required_missing("Line")
+    total = Decimal(0)
+    for number, line in enumerate(lines, start=1):
+        kind = line.get("DetailType")
+        detail = line.get(kind) if isinstance(kind, str) else None
+        if kind not in ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail") or not isinstance(detail, dict):
+            raise errors.required_missing("Line.DetailType")
+        if kind == "AccountBasedExpenseLineDetail":
+            _ref(company, detail, "AccountRef", "Account", required=True, element=f"Line.{kind}.AccountRef")
+        else:
+            _ref(company, detail, "ItemRef", "Item", required=True, element=f"Line.{kind}.ItemRef")
+            quantity, price = detail.get("Qty"), detail.get("UnitPrice")
+            if quantity is not None and price is not None:
+                expected = (money(quantity, "Qty") * money(price, "UnitPrice")).quantize(Decimal("0.01"))
+                if money(line.get("Amount", 0), "Line.Amount") != expected:
+                    raise errors.business_validation("Amount is not equal to UnitPrice * Qty.")
+        _ref(company, detail, "CustomerRef", "Customer", element=f"Line.{kind}.CustomerRef")
+        _ref(company, detail, "ClassRef", "Class", element=f"Line.{kind}.ClassRef")
+        total += money(line.get("Amount", 0), "Line.Amount")
+        line.setdefault("Id", str(number))
+    obj["TotalAmt"] = _num(total)
+    if entity == "Bill":
+        obj["Balance"] = _num(total)

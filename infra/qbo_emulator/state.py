@@ -26,11 +26,15 @@ ENTITIES: dict[str, str] = {
         "TaxCode",
         "Vendor",
         "Employee",
+        "TimeActivity",
+        "Bill",
+        "Purchase",
+        "PurchaseOrder",
     )
 }
 READ_ONLY = {"CompanyInfo", "Preferences", "TaxCode"}
 #: Transactions can be deleted; list entities are only deactivated (``Active: false``).
-DELETABLE = {"Invoice", "Payment", "JournalEntry"}
+DELETABLE = {"Invoice", "Payment", "JournalEntry", "TimeActivity", "Bill", "Purchase", "PurchaseOrder"}
 #: CDC does not cover these (NOTES.md §2).
 NOT_IN_CDC = {"TaxCode", "TaxRate", "TaxAgency", "JournalCode", "TimeActivity"}
 

@@ -249,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name")
 
     sub.add_parser("health", help="check that the API answers")
+    sub.add_parser(
+        "demo", help="send the demo customers, items and invoices (tenant key; see the README console guide)"
+    )
 
     dlq = sub.add_parser("dlq", help="the transfer dead-letter queue: list, or redrive to the transfer queue")
     dsub = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -376,6 +379,10 @@ def dispatch(args: argparse.Namespace, client: Client) -> Any:
         if args.limit < 1 or args.limit > 10_000:
             raise CliError("--limit must be between 1 and 10000")
         return dead_letters(args)
+    if args.command == "demo":
+        from qbsync import demo
+
+        return {kind: client.call("POST", f"/v1/{kind}", body=records) for kind, records in demo.RECORDS.items()}
     if args.command == "health":
         response = requests.get(client.url + "/health", timeout=client.timeout)
         return response.json()

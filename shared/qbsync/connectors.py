@@ -65,6 +65,10 @@ class ConversationView(StrictModel):
     round_trips: int = 0
     sent: dict[str, int] = Field(default_factory=dict)
     errors: dict[str, int] = Field(default_factory=dict)
+    config_issues: int = Field(0, description="Configuration issues (missing or stale mappings) it reported.")
+    config_issue_details: list[dict[str, str]] = Field(
+        default_factory=list, description="Up to 10 of them: kind, id, code, message."
+    )
 
 
 class ConnectorView(StrictModel):
@@ -110,7 +114,9 @@ class JobView(StrictModel):
     status: str
     source_ref: str | None
     attempts: int
-    result: dict[str, Any] = Field(description="QuickBooks status code/message and ListID/TxnID/EditSequence.")
+    result: dict[str, Any] = Field(
+        description="QuickBooks status code/message, ListID/TxnID/EditSequence and what was answered (qb_type)."
+    )
     created_at: str
     updated_at: str
 

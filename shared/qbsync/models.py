@@ -98,6 +98,11 @@ class TenantSettings(StrictModel):
         description="QuickBooks Desktop: the Discount item that carries invoice discounts (Desktop invoices have no "
         "discount field). QuickBooks Online uses its own discount line.",
     )
+    expense_credit_card_account: QbName | None = Field(
+        None,
+        description="T7: the credit card account of expense reports paid with the company card (paid_with: "
+        "credit_card); reports paid with: bill go to the resource's vendor (M4) instead.",
+    )
     item_name_template: ItemNameTemplate = Field(
         "{name}", description="S6: name of items qbsync creates; placeholders {name} {sku} {code} {description}."
     )

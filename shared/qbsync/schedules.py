@@ -77,7 +77,8 @@ def reconcile_job(store: Store, settings: Settings) -> Job:
         services = Services.build(settings, store)
         outcome = services.reconciler.run_all(deadline=time.monotonic() + RECONCILE_BUDGET_SECONDS)
         desktop = services.desktop_reconciler.enqueue_all()
-        return {"active_tenants": count_active_tenants(store), **outcome, **desktop}
+        inventory = services.inventory.enqueue_all()  # quantities on hand after purchase orders are received
+        return {"active_tenants": count_active_tenants(store), **outcome, **desktop, **inventory}
 
     return job
 

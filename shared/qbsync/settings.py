@@ -93,6 +93,7 @@ class Settings:
     # for a slow QuickBooks machine; 1 reproduces the one-request-per-round-trip baseline of `make bench`.
     wc_max_requests: int | None = None
     api_key_cache_seconds: int = 60
+    console_session_minutes: int = 60  # admin console sign-in lifetime (absolute, not sliding)
     log_level: str = "INFO"
 
     @property
@@ -131,6 +132,7 @@ class Settings:
             max_soap_bytes=_int(env, "QBSYNC_MAX_SOAP_BYTES", 6_000_000),
             wc_max_requests=_int(env, "QBSYNC_WC_MAX_REQUESTS", 0) or None,
             api_key_cache_seconds=_int(env, "QBSYNC_API_KEY_CACHE_SECONDS", 60),
+            console_session_minutes=_int(env, "QBSYNC_CONSOLE_SESSION_MINUTES", 60),
             log_level=(env.get("POWERTOOLS_LOG_LEVEL") or env.get("LOG_LEVEL") or "INFO").strip(),
         )
 

@@ -118,7 +118,9 @@ def get_dispatcher() -> TransferDispatcher:
         dispatcher.register("reconcile.qbo", reconcile)  # queued by POST /qbo/webhooks
         dispatcher.register(JOB_FINISHED, lambda message, meta: get_services().sync.apply_job_outcome(message, meta))
         dispatcher.register(RUN_KIND, lambda message, meta: get_services().journal.handle(message, meta))
-        for kind in ("customers", "items", "invoices", "payments"):
+        from qbsync.sync.records import RECORD_MODELS
+
+        for kind in RECORD_MODELS:
             dispatcher.register(f"sync.{kind}", lambda message, meta: get_services().sync.handle(message, meta))
         _dispatcher = dispatcher
     return _dispatcher

@@ -240,9 +240,10 @@ def test_volume_to_quickbooks_desktop(stack: LocalStack, tmp_path: Path) -> None
     last_payment = data["payments"][-1]["id"]
 
     def done() -> bool:
-        return bool(
-            requests.get(f"{base}/v1/payments/{last_payment}", headers=auth, timeout=10).json()["state"] == "synced"
-        )
+        """Everything synced. The last payment is a cheap first check, not the answer: a payment released when its
+        invoice reached QuickBooks is queued behind later ones, so it can still be on its way."""
+        last = requests.get(f"{base}/v1/payments/{last_payment}", headers=auth, timeout=10).json()
+        return last["state"] == "synced" and all(s["state"] == "synced" for s in all_states(base, auth, data).values())
 
     # Scheduled runs until everything is in (bounded by count and time): the first reads the file's lists, each
     # later one sends what the worker has queued since; dependents follow their customers, items and invoices.

@@ -23,6 +23,7 @@ API_STATUS = {
     "get_tenants_list": 200,
     "get_tenant_wrong_key": 401,
     "patch_tenant_not_found": 404,
+    "get_console_login": 200,  # the admin console's sign-in page (templates and Jinja2 come from the layer)
 }
 
 
@@ -40,6 +41,10 @@ def test_sample_event(path: Path) -> None:
     if function == "api":
         assert result["statusCode"] == API_STATUS[case], result["body"]
         content_type = result["headers"]["Content-Type"]
+        if case.startswith("get_console"):
+            assert content_type == "text/html; charset=utf-8" and '<form method="post"' in result["body"]
+            assert "default-src 'self'" in result["headers"]["Content-Security-Policy"]
+            return
         assert content_type == ("application/json" if result["statusCode"] < 400 else "application/problem+json")
         json.loads(result["body"])
     elif function == "transfer_worker":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbsync.models import TenantCreated, TenantList, TenantView
+from qbsync.models import StrictModel, TenantCreated, TenantList, TenantView
 from qbsync.store.ports import Page, SyncRecord, Tenant
 from qbsync.sync.ingest import RecordView, record_view
 from qbsync.tenancy import CreatedTenant, settings_of
@@ -45,6 +45,40 @@ def invoice_view(record: SyncRecord) -> InvoiceView:
         paid_date=seen.get("paid_date"),
         payments=list(seen.get("payments") or []),
     )
+
+
+class InvoiceSummary(InvoiceView):
+    """An invoice in the list: its sync state plus what identifies it to a person."""
+
+    doc_number: str | None = None
+    customer_id: str | None = None
+    date: str | None = None
+    total: str | None = None
+
+
+class InvoiceList(StrictModel):
+    items: list[InvoiceSummary]
+    cursor: str | None = None
+
+
+def invoice_list(page: Page[SyncRecord]) -> InvoiceList:
+    items = []
+    for record in page.items:
+        payload = record.payload
+        items.append(
+            InvoiceSummary(
+                **invoice_view(record).model_dump(),
+                doc_number=_opt(payload.get("doc_number")),
+                customer_id=_opt(payload.get("customer_id")),
+                date=_opt(payload.get("date")),
+                total=_opt(payload.get("total")),
+            )
+        )
+    return InvoiceList(items=items, cursor=page.cursor)
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def tenant_view(tenant: Tenant) -> TenantView:

@@ -33,6 +33,7 @@ from qbsync.api.services import Services, get_services
 from qbsync.errors import QbsyncError, ValidationFailed
 from qbsync.models import Problem, validate_model
 from qbsync.observability import get_logger, get_metrics
+from qbsync.store.ports import Tenant
 
 Auth = Literal["none", "admin", "tenant"]
 BodyKind = Literal["none", "model", "object", "json", "raw"]
@@ -62,6 +63,7 @@ class Operation:
     response_media_type: str = "application/json"
     max_body_bytes: int | None = None  # None: the settings' cap for JSON bodies
     schema: type[BaseModel] | None = None  # documents a "json" body (validated by the view)
+    document: bool = True  # False: served, but not part of the REST API's OpenAPI document (the console's pages)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class RestApi:
         self.title = title
         self.description = description
         self.operations: list[Operation] = []
+        self._views: dict[str, tuple[Operation, View]] = {}
         app.register_middleware(self._problem_middleware, "http")
 
     def route(
@@ -101,6 +104,7 @@ class RestApi:
         response_media_type: str = "application/json",
         max_body_bytes: int | None = None,
         schema: type[BaseModel] | None = None,
+        document: bool = True,
     ) -> Callable[[View], View]:
         def decorator(view: View) -> View:
             operation = Operation(
@@ -118,8 +122,10 @@ class RestApi:
                 response_media_type=response_media_type,
                 max_body_bytes=max_body_bytes,
                 schema=schema,
+                document=document,
             )
             self.operations.append(operation)
+            self._views[view.__name__] = (operation, view)
 
             @functools.wraps(view)
             def chalice_view(**path_params: str) -> Response:
@@ -161,15 +167,7 @@ class RestApi:
             elif operation.auth == "tenant":
                 ctx.tenant = services.tenants.authenticate(ctx.bearer_token())
                 logger.thread_safe_append_keys(tenant_id=ctx.tenant.tenant_id)
-            parsed: Any = None
-            if operation.body == "model" and operation.request is not None:
-                parsed = validate_model(operation.request, ctx.json())
-            elif operation.body == "object":
-                parsed = ctx.json()
-                if not isinstance(parsed, dict):
-                    raise ValidationFailed([], "The body must be a JSON object.")
-            elif operation.body == "json":
-                parsed = ctx.json()
+            parsed = _parse_body(operation, ctx.json) if operation.body in ("model", "object", "json") else None
             result = view(ViewContext(request=ctx, services=services, body=parsed), **path_params)
             response = result if isinstance(result, Response) else json_response(result, operation.status)
         except QbsyncError as error:
@@ -185,6 +183,38 @@ class RestApi:
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.debug("request done", extra={"status": response.status_code, "ms": round(elapsed_ms, 2)})
         return response
+
+    def invoke(
+        self,
+        name: str,
+        *,
+        tenant: Tenant,
+        services: Services,
+        public_base_url: str,
+        request_id: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        **path_params: str,
+    ) -> Any:
+        """Run the tenant operation ``name`` for an already authenticated ``tenant``: the same body validation and
+        the same view as its HTTP route, without the HTTP. The admin console works through this (issue 10), so it
+        can do nothing the public REST API cannot. Errors are raised (``QbsyncError``), not rendered."""
+        operation, view = self._views[name]
+        if operation.auth != "tenant":
+            raise ValueError(f"{name} is not a tenant operation")
+        ctx = RequestContext(
+            method=operation.method,
+            path=operation.path,
+            headers={"content-type": "application/json"},
+            query=dict(query or {}),
+            path_params=path_params,
+            body=b"",
+            request_id=request_id,
+            public_base_url=public_base_url,
+            tenant=tenant,
+        )
+        parsed = _parse_body(operation, lambda: body) if operation.body in ("model", "object", "json") else None
+        return view(ViewContext(request=ctx, services=services, body=parsed), **path_params)
 
     @staticmethod
     def _problem_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -204,7 +234,8 @@ class RestApi:
 
     def openapi(self) -> dict[str, Any]:
         models: set[type[BaseModel]] = {Problem}
-        for op in self.operations:
+        documented = [op for op in self.operations if op.document]
+        for op in documented:
             models.update(m for m in (op.request, op.response, op.schema) if m is not None)
         ordered = sorted(models, key=lambda m: m.__name__)
         _, schema = models_json_schema(
@@ -212,7 +243,7 @@ class RestApi:
         )
         components = schema.get("$defs", {})
         paths: dict[str, dict[str, Any]] = {}
-        for op in self.operations:
+        for op in documented:
             item: dict[str, Any] = {
                 "operationId": op.name,
                 "summary": op.summary,
@@ -271,6 +302,16 @@ class RestApi:
 
     def openapi_json(self) -> str:
         return json.dumps(self.openapi(), indent=2, sort_keys=False)
+
+
+def _parse_body(operation: Operation, read: Callable[[], Any]) -> Any:
+    """The validated body of a "model", "object" or "json" operation (``read`` gives the decoded JSON)."""
+    if operation.body == "model" and operation.request is not None:
+        return validate_model(operation.request, read())
+    parsed = read()
+    if operation.body == "object" and not isinstance(parsed, dict):
+        raise ValidationFailed([], "The body must be a JSON object.")
+    return parsed
 
 
 def _media(model: type[BaseModel] | None, media_type: str, description: str) -> dict[str, Any]:

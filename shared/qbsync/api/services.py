@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from qbsync.connectors import ConnectorService
+from qbsync.console.sessions import ConsoleSessions
 from qbsync.events import EventBridgePublisher, EventPublisher
 from qbsync.mappings import MappingService
 from qbsync.qbo.company import company_reader
@@ -15,11 +16,13 @@ from qbsync.qbo.tokens import KmsTokenCipher, TokenCipher, TokenManager
 from qbsync.qbo.webhooks import WebhookService
 from qbsync.qbwc.jobs import JobService
 from qbsync.qbwc.service import Limits, WebConnectorSession
+from qbsync.qbxml import QbxmlResult
 from qbsync.queue import SqsTransferQueue, TransferQueue
 from qbsync.settings import Settings, get_settings
 from qbsync.store.factory import get_store
-from qbsync.store.ports import Store
+from qbsync.store.ports import Job, Store
 from qbsync.sync.ingest import BulkSyncService, IngestService, IssueService
+from qbsync.sync.inventory import InventorySync
 from qbsync.sync.journal import JournalService
 from qbsync.sync.reconcile import QboReconciler
 from qbsync.sync.reconcile_desktop import DesktopReconciler
@@ -46,6 +49,8 @@ class Services:
     webhooks: WebhookService
     reconciler: QboReconciler
     desktop_reconciler: DesktopReconciler
+    inventory: InventorySync
+    console: ConsoleSessions
     journal: JournalService
     mappings: MappingService
 
@@ -70,12 +75,19 @@ class Services:
         issues = IssueService(store, ingest)
         sync = SyncWorker(store, tokens, issues, events, settings, jobs=JobService(store))
         desktop_reconciler = DesktopReconciler(store, events, JobService(store))
+        inventory = InventorySync(store, events, JobService(store))
+
+        def on_query_result(job: Job, result: QbxmlResult) -> None:
+            desktop_reconciler.on_query_result(job, result)
+            inventory.on_query_result(job, result)
+
+        tenants = TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds)
         journal = JournalService(store, queue, events, client_factory=sync.client_factory, jobs=sync.jobs)
         sync.job_listeners.append(journal.job_finished)
         return cls(
             settings=settings,
             store=store,
-            tenants=TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds),
+            tenants=tenants,
             admin=AdminAuthenticator(settings),
             connectors=connectors,
             jobs=JobService(store),
@@ -85,7 +97,7 @@ class Services:
                 limits=Limits(max_requests=settings.wc_max_requests) if settings.wc_max_requests else None,
                 on_job_finished=sync.defer_job_finished,
                 on_page=lambda job, rets: sync.matcher.on_page(job, rets),
-                on_query_result=desktop_reconciler.on_query_result,
+                on_query_result=on_query_result,
             ),
             tokens=tokens,
             qbo=qbo,
@@ -97,6 +109,8 @@ class Services:
             webhooks=WebhookService(store, queue, settings),
             reconciler=QboReconciler(store, tokens, events, settings),
             desktop_reconciler=desktop_reconciler,
+            inventory=inventory,
+            console=ConsoleSessions(store, tenants, minutes=settings.console_session_minutes),
             mappings=MappingService(store),
             journal=journal,
         )

@@ -237,5 +237,6 @@ def callback_page(title: str, message: str) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>'
         f'{html.escape(title)}</title></head><body style="font-family: sans-serif; margin: 3em">'
         f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>"
-        "<p>You can close this window.</p></body></html>"
+        '<p>You can close this window, or go back to the <a href="../console/quickbooks">admin console</a>.</p>'
+        "</body></html>"
     )

@@ -34,13 +34,26 @@ from qbsync.qbxml import (
     build_invoice_mod,
     build_invoice_query,
     build_item_add,
+    build_item_mod,
     build_item_query,
     build_journal_entry_add,
     build_receive_payment_add,
+    build_receive_payment_mod,
     build_receive_payment_query,
     build_txn_deleted_query,
 )
 from qbsync.qbxml.builders import IteratorMode
+from qbsync.qbxml.purchasing import (
+    Bill,
+    CreditCardCharge,
+    PurchaseOrder,
+    TimeTracking,
+    build_bill_add,
+    build_credit_card_charge_add,
+    build_item_inventory_query,
+    build_purchase_order_add,
+    build_time_tracking_add,
+)
 from qbsync.qbxml.versions import PREFERRED_VERSION, QbxmlVersion
 from qbsync.store.ports import Job, Store
 
@@ -96,6 +109,27 @@ class InvoiceChange:
 
 
 @dataclass(frozen=True)
+class ItemChange:
+    """ItemServiceMod / ItemNonInventoryMod: the item's ListID, the EditSequence qbsync last saw, the fields to set.
+    ``item.kind`` must be the item's type in QuickBooks (a mod cannot change it); ``sales_and_purchase``: QuickBooks'
+    item is a sales-and-purchase one, so the mod keeps that form (and its purchase fields)."""
+
+    list_id: str
+    edit_sequence: str
+    item: Item
+    sales_and_purchase: bool = False
+
+
+@dataclass(frozen=True)
+class ReceivePaymentChange:
+    """ReceivePaymentMod: the payment's TxnID, the EditSequence qbsync last saw, the header and (all) applications."""
+
+    txn_id: str
+    edit_sequence: str
+    payment: ReceivePayment
+
+
+@dataclass(frozen=True)
 class Lookup:
     """Read one list object or transaction by id (its current EditSequence, before a mod)."""
 
@@ -116,6 +150,14 @@ class TxnDeletedQuery:
 
     types: tuple[str, ...] = ("Invoice", "ReceivePayment")
     deleted_from: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ItemInventoryQuery:
+    """Read inventory parts (QuantityOnHand), all or those changed since ``from_modified``, a page at a time."""
+
+    max_returned: int = MAX_QUERY_PAGE
+    from_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +209,22 @@ JOB_KINDS: dict[str, JobKind] = {
             "list_id",
         ),
         JobKind("item_add", "items", Item, lambda r, i, v: build_item_add(r, i, version=v), "list_id"),
+        JobKind(
+            "item_mod",
+            "items",
+            ItemChange,
+            lambda r, c, v: build_item_mod(
+                r, c.list_id, c.edit_sequence, c.item, sales_and_purchase=c.sales_and_purchase, version=v
+            ),
+            "list_id",
+        ),
+        JobKind(  # ItemQuery answers with the item's own type (ItemServiceRet, ItemInventoryRet…): see ret_type
+            "item_lookup",
+            "items",
+            Lookup,
+            lambda r, q, v: build_item_query(r, list_ids=[q.id]),
+            "list_id",
+        ),
         JobKind("invoice_add", "invoices", Invoice, lambda r, i, v: build_invoice_add(r, i, version=v), "txn_id"),
         JobKind(
             "invoice_mod",
@@ -187,6 +245,20 @@ JOB_KINDS: dict[str, JobKind] = {
             "payments",
             ReceivePayment,
             lambda r, p, v: build_receive_payment_add(r, p, version=v),
+            "txn_id",
+        ),
+        JobKind(
+            "receive_payment_mod",
+            "payments",
+            ReceivePaymentChange,
+            lambda r, c, v: build_receive_payment_mod(r, c.txn_id, c.edit_sequence, c.payment, version=v),
+            "txn_id",
+        ),
+        JobKind(
+            "receive_payment_lookup",
+            "payments",
+            Lookup,
+            lambda r, q, v: build_receive_payment_query(r, txn_ids=[q.id]),
             "txn_id",
         ),
         JobKind(
@@ -240,6 +312,39 @@ JOB_KINDS: dict[str, JobKind] = {
                 include_linked_txns=q.include_linked_txns,
                 iterator=mode,
                 iterator_id=iid,
+            ),
+        ),
+        # Time and purchasing (T6-T8) and inventory sync.
+        JobKind(
+            "time_tracking_add",
+            "timesheets",
+            TimeTracking,
+            lambda r, t, v: build_time_tracking_add(r, t),
+            "txn_id",
+        ),
+        JobKind("bill_add", "expense_reports", Bill, lambda r, b, v: build_bill_add(r, b), "txn_id"),
+        JobKind(
+            "credit_card_charge_add",
+            "expense_reports",
+            CreditCardCharge,
+            lambda r, c, v: build_credit_card_charge_add(r, c),
+            "txn_id",
+        ),
+        JobKind(
+            "purchase_order_add",
+            "purchase_orders",
+            PurchaseOrder,
+            lambda r, p, v: build_purchase_order_add(r, p),
+            "txn_id",
+        ),
+        JobKind(
+            "item_inventory_query",
+            "inventory",
+            ItemInventoryQuery,
+            None,
+            "list_id",
+            build_query=lambda r, q, v, mode, iid: build_item_inventory_query(
+                r, max_returned=q.max_returned, from_modified=q.from_modified, iterator=mode, iterator_id=iid
             ),
         ),
         # Reconciliation (R1, R2): paid status, payments and deletions back from the company file.

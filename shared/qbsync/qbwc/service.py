@@ -43,6 +43,7 @@ from qbsync.qbxml import (
 )
 from qbsync.qbxml.versions import QbxmlVersion
 from qbsync.store.ports import Connector, Job, JobStatus, Store, Ticket
+from qbsync.sync.desktop_transfers import is_configuration_issue
 
 NO_WORK = "none"
 INVALID_USER = "nvu"
@@ -123,11 +124,7 @@ class WebConnectorSession:
         connector = login.connector
         now = int(self.epoch())
         if not self.store.jobs.unfinished(connector.connector_id, limit=1):
-            self.connectors.modify(
-                connector.tenant_id,
-                connector.connector_id,
-                lambda c: replace(c, last_sync_at=iso(self.clock.now()), last_status="no_work"),
-            )
+            self.connectors.modify(connector.tenant_id, connector.connector_id, self._no_work)
             # Nothing to do: the Web Connector shows "No data exchange required" and closes.
             return ["", NO_WORK]
         ticket = secrets.token_urlsafe(32)
@@ -221,19 +218,21 @@ class WebConnectorSession:
             return -102
         sent: dict[str, int] = {}
         errors: dict[str, int] = {}
-        done = config_issues = 0
+        config_issues = 0
+        done = 0
         failed: set[int] = set()
         for job in sorted(jobs, key=lambda j: j.seq):
-            outcome = self._apply_result(job, results.get(job.request_id), failed, session.ticket_hash)
+            result = results.get(job.request_id)
+            outcome = self._apply_result(job, result, failed, session.ticket_hash)
             if outcome == "done":
                 done += 1
                 _inc(sent, job.transfer_type)
+            elif outcome == "error" and result is not None and _configuration_issue(job, result):
+                failed.add(job.seq)
+                config_issues += 1  # a stale mapping: the user fixes the mappings, not the record
             elif outcome in ("error", "blocked"):
                 failed.add(job.seq)
-                if _configuration_issue(job, results.get(job.request_id)):
-                    config_issues += 1
-                else:
-                    _inc(errors, job.transfer_type)
+                _inc(errors, job.transfer_type)
         remaining = self.store.jobs.unfinished(session.connector_id, limit=1000)
         if remaining:
             self.store.jobs.advance_low_water(session.connector_id, remaining[0].seq)
@@ -311,6 +310,7 @@ class WebConnectorSession:
             "round_trips": closed.round_trips,
             "sent": closed.sent,
             "errors": closed.errors,
+            "config_issues": closed.config_issues,
         }
         connector = self.store.connectors.get(closed.tenant_id, closed.connector_id)
         if connector is not None:
@@ -464,6 +464,7 @@ class WebConnectorSession:
                             "edit_sequence": ret.edit_sequence,
                             "name": ret.full_name or ret.name,
                             "ref_number": ret.ref_number,
+                            "qb_type": _qb_type(ret),
                         }.items()
                         if v
                     }
@@ -584,11 +585,41 @@ class WebConnectorSession:
             lambda c: replace(c, conversations=[entry, *c.conversations][:MAX_CONVERSATIONS]),
         )
 
+    def _no_work(self, c: Connector) -> Connector:
+        """A run with nothing to send; configuration issues found since the last run are reported by it."""
+        now = iso(self.clock.now())
+        if not c.config_issues:
+            return replace(c, last_sync_at=now, last_status="no_work")
+        entry = {
+            "status": "success_with_configuration_issues",
+            "ticket_ref": "",
+            "started_at": now,
+            "finished_at": now,
+            "detail": "nothing to send; records are blocked by configuration issues",
+            "round_trips": 0,
+            "sent": {},
+            "errors": {},
+            **_issues_summary(c.config_issues),
+        }
+        return replace(
+            c,
+            conversations=[entry, *c.conversations][:MAX_CONVERSATIONS],
+            last_sync_at=now,
+            last_status=entry["status"],
+            config_issues=[],
+        )
+
     def _finish_conversation(self, connector: Connector, hashed: str, summary: dict[str, Any]) -> None:
         def finish(c: Connector) -> Connector:
+            nonlocal summary
             others = [x for x in c.conversations if x.get("ticket_ref") != summary["ticket_ref"]]
+            if c.config_issues:  # found while queueing this run's work: reported (and forgotten) with it
+                summary = {**summary, **_issues_summary(c.config_issues, summary.get("config_issues", 0))}
+                if summary["status"] == "success":
+                    summary["status"] = "success_with_configuration_issues"
             return replace(
                 c,
+                config_issues=[],
                 conversations=[summary, *others][:MAX_CONVERSATIONS],
                 last_sync_at=summary["finished_at"],
                 last_status=summary["status"],
@@ -611,12 +642,16 @@ def _build(job: Job, version: QbxmlVersion, session: str) -> etree._Element:
 CONFIGURED_TRANSFERS = frozenset({"journal_entries"})
 
 
-def _configuration_issue(job: Job, result: QbxmlResult | None) -> bool:
-    return (
-        job.transfer_type in CONFIGURED_TRANSFERS
-        and result is not None
-        and result.status_class is StatusClass.MISSING_REFERENCE
-    )
+def _configuration_issue(job: Job, result: QbxmlResult) -> bool:
+    if job.transfer_type in CONFIGURED_TRANSFERS and result.status_class is StatusClass.MISSING_REFERENCE:
+        return True
+    answered = replace(job, result={"status_code": result.status_code, "message": result.status_message})
+    return is_configuration_issue(answered)
+
+
+def _issues_summary(issues: list[dict[str, Any]], counted: int = 0) -> dict[str, Any]:
+    """The conversation entry's fields for the configuration issues it reports."""
+    return {"config_issues": counted + len(issues), "config_issue_details": issues[:10]}
 
 
 def conversation_status(ticket: Ticket) -> str:
@@ -627,3 +662,10 @@ def conversation_status(ticket: Ticket) -> str:
     if ticket.config_issues:
         return "success_with_configuration_issues"
     return "success"
+
+
+def _qb_type(ret: RetRecord) -> str:
+    """What a job's answer was: the Ret's type (``ItemService``, ``ItemInventory``, ``Invoice``…), and for an item
+    kept as sales-and-purchase in QuickBooks ``/SalesAndPurchase`` after it (an item mod keeps that form)."""
+    form = "/SalesAndPurchase" if "SalesAndPurchase" in ret.raw else ""
+    return ret.ret_type.removesuffix("Ret") + form

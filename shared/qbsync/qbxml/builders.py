@@ -384,6 +384,68 @@ def build_item_add(
     return rq
 
 
+def build_item_mod(
+    request_id: str,
+    list_id: str,
+    edit_sequence: str,
+    item: Item,
+    *,
+    sales_and_purchase: bool = False,
+    include_ret_elements: Sequence[str] = (),
+    version: QbxmlVersion = PREFERRED_VERSION,
+) -> etree._Element:
+    """ItemServiceMod or ItemNonInventoryMod by ``item.kind`` (QuickBooks cannot change an item's type: the kind must
+    be the item's type in QuickBooks). The fields given replace QuickBooks'; the sales fields go in
+    ``SalesOrPurchaseMod``, or ``SalesAndPurchaseMod`` when the item has purchase information or when
+    ``sales_and_purchase`` says QuickBooks' item is a sales-and-purchase one (its purchase fields then stay as they
+    are, where a ``SalesOrPurchaseMod`` would turn it back into a sales-only item).
+    ``Apply*AccountRefToExistingTxns`` is never sent: existing transactions keep their accounts (QuickBooks' default).
+    """
+    if item.kind == "service":
+        request = "ItemServiceMod"
+    elif item.kind == "non_inventory":
+        request = "ItemNonInventoryMod"
+    else:
+        raise QbxmlFieldError("kind", f"{item.kind!r} is not service or non_inventory")
+    if item.external_guid is not None:
+        raise QbxmlFieldError("ExternalGUID", f"cannot be changed by {request}")
+    rq = _rq(request + "Rq", request_id)
+    node = _el(rq, request)
+    _el(node, "ListID", check_id("ListID", list_id))
+    _text(node, "EditSequence", edit_sequence, 16)
+    _text(node, "Name", item.name, 31)
+    _bool(node, "IsActive", item.is_active)
+    _ref(node, "ParentRef", item.parent)
+    if item.kind == "non_inventory":
+        _text(node, "ManufacturerPartNumber", item.manufacturer_part_number, 31)
+    elif item.manufacturer_part_number is not None:
+        raise QbxmlFieldError("ManufacturerPartNumber", "only exists on non-inventory items")
+    _ref(node, "SalesTaxCodeRef", item.tax_code)
+    if item.is_sales_and_purchase or sales_and_purchase:
+        if item.price_percent is not None:
+            raise QbxmlFieldError("PricePercent", "only allowed on items without purchase information")
+        path = "SalesAndPurchaseMod/"
+        sp = _el(node, "SalesAndPurchaseMod")
+        _text(sp, "SalesDesc", item.description, 4095, path=path)
+        _price(sp, "SalesPrice", item.price, path=path)
+        _ref(sp, "IncomeAccountRef", item.income_account, path=path)
+        _text(sp, "PurchaseDesc", item.purchase_description, 4095, path=path)
+        _price(sp, "PurchaseCost", item.purchase_cost, path=path)
+        _ref(sp, "ExpenseAccountRef", item.expense_account, path=path)
+        _ref(sp, "PrefVendorRef", item.preferred_vendor, path=path)
+    else:
+        if item.price is not None and item.price_percent is not None:
+            raise QbxmlFieldError("PricePercent", "cannot be combined with Price")
+        so = _el(node, "SalesOrPurchaseMod")
+        _text(so, "Desc", item.description, 4095, path="SalesOrPurchaseMod/")
+        _price(so, "Price", item.price, path="SalesOrPurchaseMod/")
+        if item.price_percent is not None:
+            _el(so, "PricePercent", format_percent("SalesOrPurchaseMod/PricePercent", item.price_percent))
+        _ref(so, "AccountRef", item.income_account, path="SalesOrPurchaseMod/")
+    _tail(rq, include_ret_elements)
+    return rq
+
+
 ItemQueryKind = Literal["all", "service", "non_inventory"]
 
 
@@ -687,6 +749,45 @@ def build_receive_payment_add(
     for index, applied in enumerate(payment.applied_to, start=1):
         path = f"AppliedToTxnAdd[{index}]/"
         app = _el(node, "AppliedToTxnAdd")
+        _el(app, "TxnID", check_id(path + "TxnID", applied.txn_id))
+        _amount(app, "PaymentAmount", applied.payment_amount, path=path)
+        _amount(app, "DiscountAmount", applied.discount_amount, path=path)
+        _ref(app, "DiscountAccountRef", applied.discount_account, path=path)
+    _tail(rq, include_ret_elements)
+    return rq
+
+
+def build_receive_payment_mod(
+    request_id: str,
+    txn_id: str,
+    edit_sequence: str,
+    payment: ReceivePayment,
+    *,
+    include_ret_elements: Sequence[str] = (),
+    version: QbxmlVersion = PREFERRED_VERSION,
+) -> etree._Element:
+    """ReceivePaymentMod: the header fields given replace QuickBooks'; the ``applied_to`` entries, when given, are
+    the payment's applications afterwards (``AppliedToTxnMod``; an invoice left out no longer gets this payment, and
+    its balance goes back up). ``IsAutoApply`` does not exist in a mod: name the invoices."""
+    if payment.auto_apply:
+        raise QbxmlFieldError("IsAutoApply", "does not exist in ReceivePaymentMod: give the applied_to entries")
+    if payment.external_guid is not None:
+        raise QbxmlFieldError("ExternalGUID", "cannot be changed by ReceivePaymentMod")
+    rq = _rq("ReceivePaymentModRq", request_id)
+    node = _el(rq, "ReceivePaymentMod")
+    _el(node, "TxnID", check_id("TxnID", txn_id))
+    _text(node, "EditSequence", edit_sequence, 16)
+    _ref(node, "CustomerRef", payment.customer)
+    _ref(node, "ARAccountRef", payment.ar_account)
+    _date(node, "TxnDate", payment.txn_date)
+    _text(node, "RefNumber", payment.ref_number, 20)
+    _amount(node, "TotalAmount", payment.total_amount)
+    _ref(node, "PaymentMethodRef", payment.payment_method)
+    _text(node, "Memo", payment.memo, 4095)
+    _ref(node, "DepositToAccountRef", payment.deposit_to_account)
+    for index, applied in enumerate(payment.applied_to, start=1):
+        path = f"AppliedToTxnMod[{index}]/"
+        app = _el(node, "AppliedToTxnMod")
         _el(app, "TxnID", check_id(path + "TxnID", applied.txn_id))
         _amount(app, "PaymentAmount", applied.payment_amount, path=path)
         _amount(app, "DiscountAmount", applied.discount_amount, path=path)

@@ -38,6 +38,7 @@ from qbsync.store.ports import (
     UNFINISHED,
     ApiKey,
     Connector,
+    ConsoleSession,
     Job,
     MappingSet,
     MatchEntry,
@@ -1101,6 +1102,46 @@ class DynamoReconcileState(_DynamoBase):
         self._db.put_item(TableName=self._table, Item=item)
 
 
+class DynamoConsoleSessions(_DynamoBase):
+    def create(self, session: ConsoleSession) -> None:
+        item = _key(keys.console_session_key(session.session_hash))
+        item.update(
+            {
+                "entity": _s("console_session"),
+                "tenant_id": _s(session.tenant_id),
+                "key_id": _s(session.key_id),
+                "csrf_token": _s(session.csrf_token),
+                "created_at": _s(session.created_at),
+                keys.TTL_ATTRIBUTE: _n(session.expires_at),
+            }
+        )
+        try:
+            self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as exc:
+            if _error_code(exc) == _CONDITION_FAILED:
+                raise AlreadyExists("console session exists") from None
+            raise
+
+    def get(self, session_hash: str, now: int) -> ConsoleSession | None:
+        item = self._get(keys.console_session_key(session_hash))
+        if item is None:
+            return None
+        expires_at = _int(item, keys.TTL_ATTRIBUTE)
+        if expires_at <= now:  # TTL deletes lazily: an expired session still in the table is gone
+            return None
+        return ConsoleSession(
+            session_hash=session_hash,
+            tenant_id=_str(item, "tenant_id"),
+            key_id=_str(item, "key_id"),
+            csrf_token=_str(item, "csrf_token"),
+            created_at=_str(item, "created_at"),
+            expires_at=expires_at,
+        )
+
+    def delete(self, session_hash: str) -> None:
+        self._db.delete_item(TableName=self._table, Key=_key(keys.console_session_key(session_hash)))
+
+
 class DynamoMappings(_DynamoBase):
     def get(self, tenant_id: str, kind: str) -> MappingSet | None:
         item = self._get(keys.mapping_key(tenant_id, kind))
@@ -1155,7 +1196,12 @@ class DynamoStore:
         self._records = DynamoSyncRecords(self.settings, client)
         self._matches = DynamoMatchIndex(self.settings, client)
         self._reconcile = DynamoReconcileState(self.settings, client)
+        self._console_sessions = DynamoConsoleSessions(self.settings, client)
         self._mappings = DynamoMappings(self.settings, client)
+
+    @property
+    def console_sessions(self) -> DynamoConsoleSessions:
+        return self._console_sessions
 
     @property
     def matches(self) -> DynamoMatchIndex:
@@ -1204,6 +1250,7 @@ class DynamoStore:
 
 __all__ = [
     "DynamoConnectorRepository",
+    "DynamoConsoleSessions",
     "DynamoJobQueue",
     "DynamoMappings",
     "DynamoQboConnections",

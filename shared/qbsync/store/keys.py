@@ -28,6 +28,7 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | link       | `LINK#...`              | reserved | reserved  | reserved                   | later issue        |
 | ticket     | `TICKET#<sha256>`       | `META`   | -         | -                          | TTL `expires_at`   |
 | webhook id | `WEBHOOK#<sha256>`      | `META`   | -         | -                          | TTL, dedupe        |
+| console    | `CONSOLE#<sha256>`      | `META`   | -         | -                          | TTL, admin sign-in |
 | reconcile  | `TENANT#<tenant_id>`    | `RECON#<target>` | - | -                          | JSON `doc`         |
 | mappings   | `TENANT#<tenant_id>`    | `MAP#<kind>` | - | -                              | JSON `entries`     |
 | transfer   | `XFER#...`              | reserved | reserved  | reserved                   | later issue        |
@@ -262,6 +263,11 @@ def ticket_key(ticket_hash: str) -> KeyDict:
 def webhook_event_key(event_hash: str) -> KeyDict:
     """A QuickBooks Online webhook event already received (dedupe; removed by TTL)."""
     return {"PK": "WEBHOOK#" + _part(event_hash, "event hash"), "SK": META}
+
+
+def console_session_key(session_hash: str) -> KeyDict:
+    """An admin console session (stored under the SHA-256 of the cookie's token; removed by TTL)."""
+    return {"PK": "CONSOLE#" + _part(session_hash, "session hash"), "SK": META}
 
 
 def reconcile_state_key(tenant_id: str, target: str) -> KeyDict:

@@ -28,6 +28,7 @@ from qbsync.store.ports import (
     UNFINISHED,
     ApiKey,
     Connector,
+    ConsoleSession,
     Job,
     MappingSet,
     MatchEntry,
@@ -82,6 +83,7 @@ class _Tables:
         self.waits: dict[tuple[str, RecordRef], dict[RecordRef, None]] = {}  # (tenant, dependency) -> waiters
         self.webhook_events: dict[str, int] = {}  # event hash -> expires_at
         self.reconcile: dict[tuple[str, str], str] = {}  # (tenant, target) -> json
+        self.console_sessions: dict[str, ConsoleSession] = {}  # session hash -> session
         self.mappings: dict[tuple[str, str], str] = {}  # (tenant, kind) -> json
 
 
@@ -583,6 +585,28 @@ class MemoryReconcileState:
             self._t.reconcile[(tenant_id, target)] = json.dumps(state, sort_keys=True)
 
 
+class MemoryConsoleSessions:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def create(self, session: ConsoleSession) -> None:
+        keys.console_session_key(session.session_hash)
+        with self._t.lock:
+            if session.session_hash in self._t.console_sessions:
+                raise AlreadyExists("console session exists")
+            self._t.console_sessions[session.session_hash] = replace(session)
+
+    def get(self, session_hash: str, now: int) -> ConsoleSession | None:
+        keys.console_session_key(session_hash)
+        with self._t.lock:
+            found = self._t.console_sessions.get(session_hash)
+        return None if found is None or found.expires_at <= now else replace(found)
+
+    def delete(self, session_hash: str) -> None:
+        with self._t.lock:
+            self._t.console_sessions.pop(session_hash, None)
+
+
 class MemoryMappings:
     def __init__(self, tables: _Tables) -> None:
         self._t = tables
@@ -618,7 +642,12 @@ class MemoryStore:
         self._records = MemorySyncRecords(self._tables)
         self._matches = MemoryMatchIndex(self._tables)
         self._reconcile = MemoryReconcileState(self._tables)
+        self._console_sessions = MemoryConsoleSessions(self._tables)
         self._mappings = MemoryMappings(self._tables)
+
+    @property
+    def console_sessions(self) -> MemoryConsoleSessions:
+        return self._console_sessions
 
     @property
     def matches(self) -> MemoryMatchIndex:

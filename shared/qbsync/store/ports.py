@@ -79,6 +79,8 @@ class Connector:
     conversations: list[dict[str, Any]] = field(default_factory=list)  # newest first, at most 10
     live_ticket: str | None = None  # hash of the open conversation's ticket (another login gets "busy")
     live_until: int = 0  # epoch seconds the open conversation stays live without activity
+    # Configuration issues (a missing mapping…) found while queueing work, reported by the next conversation.
+    config_issues: list[dict[str, Any]] = field(default_factory=list)
     version: int = 1
 
     @property
@@ -185,6 +187,10 @@ class SyncRecord:
     target: str | None = None  # "qbo:<realm>" or "qbd:<connector>"
     qb_id: str | None = None  # QBO Id / Desktop ListID or TxnID
     qb_version: str | None = None  # QBO SyncToken / Desktop EditSequence
+    # Desktop items: the item's type in QuickBooks (ItemService, ItemNonInventory, ItemInventory…), which names the
+    # Mod request, with "/SalesAndPurchase" after it when QuickBooks keeps it in that form (a mod keeps the form).
+    # From the Add's or Mod's answer when qbsync wrote it, from an ItemQuery when it was linked; None: unknown.
+    qb_type: str | None = None
     synced_hash: str | None = None  # the content hash QuickBooks has
     synced_at: str | None = None
     reason: dict[str, Any] | None = None  # {"code", "message", "action", "candidates"?, "waiting_for"?}
@@ -213,6 +219,19 @@ class TransferRecord:
     qb_id: str | None = None
     code: str | None = None  # QuickBooks' code or qbsync's
     message: str | None = None
+
+
+@dataclass
+class ConsoleSession:
+    """An admin console sign-in (issue 10): the browser holds a random token in an HttpOnly cookie; only its
+    SHA-256 is stored. ``key_id`` is the API key it was exchanged for (revoking the key ends the session)."""
+
+    session_hash: str
+    tenant_id: str
+    key_id: str
+    csrf_token: str  # synchronizer token every console form must echo
+    created_at: str
+    expires_at: int  # epoch seconds; DynamoDB TTL removes the item later, reads check it now
 
 
 @dataclass
@@ -443,6 +462,16 @@ class UniqueClaims(Protocol):
     def owner_of(self, scope: str, value: str) -> str | None: ...
 
 
+class ConsoleSessionRepository(Protocol):
+    def create(self, session: ConsoleSession) -> None:
+        """``AlreadyExists`` if the hash is taken (a 256-bit token never collides; the check is belt and braces)."""
+
+    def get(self, session_hash: str, now: int) -> ConsoleSession | None:
+        """The session, None if unknown or expired at ``now`` (TTL deletes lazily)."""
+
+    def delete(self, session_hash: str) -> None: ...
+
+
 class Store(Protocol):
     """Everything a use case may need from storage, built once per process by ``store.factory``."""
 
@@ -475,6 +504,9 @@ class Store(Protocol):
 
     @property
     def reconcile(self) -> ReconcileStateRepository: ...
+
+    @property
+    def console_sessions(self) -> ConsoleSessionRepository: ...
 
     @property
     def mappings(self) -> MappingRepository: ...

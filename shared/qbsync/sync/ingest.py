@@ -21,11 +21,12 @@ from qbsync.clock import Clock, SystemClock, iso
 from qbsync.errors import AlreadyExists, ConcurrentModification, FieldError, NotFound, ValidationFailed
 from qbsync.models import StrictModel, field_errors
 from qbsync.queue import Outgoing, TransferQueue
-from qbsync.store.ports import Store, SyncRecord, SyncState, Tenant, TransferRecord
+from qbsync.store.ports import Page, Store, SyncRecord, SyncState, Tenant, TransferRecord
 from qbsync.sync.records import RECORD_MODELS, SourceRecord
 from qbsync.transfers import TransferMessage
 
 MAX_RECORDS_PER_POST = 500
+RECORD_STATES = ("pending", "synced", "waiting", "blocked", "failed")
 
 
 class Accepted(StrictModel):
@@ -227,6 +228,14 @@ class IngestService:
         if found is None:
             raise NotFound(f"No {kind[:-1]} {source_id!r} has been received.")
         return found
+
+    def list_records(
+        self, tenant: Tenant, kind: str, *, state: str | None, limit: int, cursor: str | None
+    ) -> Page[SyncRecord]:
+        """One page of a tenant's records of ``kind`` in id order, optionally only those in ``state``."""
+        if state is not None and state not in RECORD_STATES:
+            raise ValidationFailed([FieldError("state", f"one of {', '.join(RECORD_STATES)}")])
+        return self.store.records.list(tenant.tenant_id, kind, state=state, limit=limit, cursor=cursor)
 
     def _accept_one(self, tenant_id: str, kind: str, record: SourceRecord) -> Accepted:
         """One record, re-reading on every conflict (used when a batched write raced with another post)."""
@@ -478,8 +487,16 @@ class IssueService:
         return TransferList(items=items, cursor=page.cursor)
 
 
-Kind = Literal["customers", "items", "invoices", "payments"]
-ALL_KINDS: list[Kind] = ["customers", "items", "invoices", "payments"]
+Kind = Literal["customers", "items", "invoices", "payments", "timesheets", "expense_reports", "purchase_orders"]
+ALL_KINDS: list[Kind] = [
+    "customers",
+    "items",
+    "invoices",
+    "payments",
+    "timesheets",
+    "expense_reports",
+    "purchase_orders",
+]
 
 
 class SyncRequest(StrictModel):

@@ -7,10 +7,11 @@ Every record carries the source ``id`` (the SaaS app's own primary key). Amounts
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator
 
 from qbsync.models import StrictModel, no_control_chars
 
@@ -170,10 +171,132 @@ class SourcePayment(SourceRecord):
         return self
 
 
-RecordKind = Literal["customers", "items", "invoices", "payments"]
+# --- time and purchasing (T6-T8): QuickBooks Desktop time tracking, bills / credit-card charges, purchase orders
+
+_DURATION_RE = re.compile(r"^PT(?:(\d{1,3})H)?(?:(\d{1,4})M)?(?:(\d{1,5})S)?$")
+MAX_TIMESHEET_HOURS = Decimal(168)
+
+
+def _duration(value: object) -> Decimal:
+    """Hours as a number (``7.5``, ``"7.5"``) or an ISO-8601 duration (``"PT7H30M"``) → hours, exactly."""
+    if isinstance(value, bool):
+        raise ValueError("give hours (7.5) or an ISO-8601 duration (PT7H30M)")
+    if isinstance(value, str) and value.strip().upper().startswith("P"):
+        match = _DURATION_RE.match(value.strip().upper())
+        if match is None or not any(match.groups()):
+            raise ValueError(f"{value!r} is not an ISO-8601 duration such as PT7H30M")
+        hours, minutes, seconds = (int(g or 0) for g in match.groups())
+        return Decimal(hours) + Decimal(minutes) / 60 + Decimal(seconds) / 3600
+    if isinstance(value, int | str | Decimal):
+        try:
+            return Decimal(str(value).strip())
+        except ArithmeticError:
+            raise ValueError(f"{value!r} is not a number of hours") from None
+    if isinstance(value, float):
+        return Decimal(str(value))
+    raise ValueError("give hours (7.5) or an ISO-8601 duration (PT7H30M)")
+
+
+class SourceTimesheet(SourceRecord):
+    """T6: one time entry → QuickBooks Desktop TimeTrackingAdd."""
+
+    date: Day
+    resource_id: SourceId = Field(description="Who worked: mapped to a QuickBooks employee or vendor (M4).")
+    customer_id: SourceId | None = Field(None, description="The customer (a record sent to /v1/customers).")
+    service_item_id: SourceId = Field(description="The service worked on (a record sent to /v1/items).")
+    payroll_category: ShortText | None = Field(None, description="Mapped to a payroll wage item (M5).")
+    line_of_business: ShortText | None = Field(None, description="Mapped to a class (M3).")
+    duration: Annotated[Decimal, BeforeValidator(_duration), Field(strict=False)] = Field(
+        description="Hours (7.5) or an ISO-8601 duration (PT7H30M); stored as hours."
+    )
+    billable: bool = False
+    notes: Memo | None = None
+    organization_id: SourceId | None = None
+
+    @model_validator(mode="after")
+    def _checks(self) -> SourceTimesheet:
+        if not Decimal(0) < self.duration <= MAX_TIMESHEET_HOURS:
+            raise ValueError(f"duration must be more than 0 and at most {MAX_TIMESHEET_HOURS} hours")
+        if self.minutes < 1:
+            raise ValueError("duration must be at least one minute")
+        if self.billable and not self.customer_id:
+            raise ValueError("a billable timesheet needs a customer_id")
+        return self
+
+    @property
+    def minutes(self) -> int:
+        """QuickBooks keeps time in whole minutes: rounded half-up."""
+        seconds = (self.duration * 3600).quantize(Decimal(1))  # exact for ISO durations (hours + s/3600)
+        return int((seconds / 60).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
+
+
+class ExpenseLine(StrictRecord):
+    category: ShortText = Field(description="Expense category: mapped to an expense account (M2).")
+    amount: Annotated[Money, Field(gt=0)]
+    description: Memo | None = None
+    customer_id: SourceId | None = None
+    billable: bool = False
+    line_of_business: ShortText | None = Field(None, description="Mapped to a class (M3).")
+
+    @model_validator(mode="after")
+    def _billable_needs_customer(self) -> ExpenseLine:
+        if self.billable and not self.customer_id:
+            raise ValueError("a billable expense needs a customer_id")
+        return self
+
+
+class SourceExpenseReport(SourceRecord):
+    """T7: an expense report → a bill to the resource's vendor (``paid_with: bill``, the default: the company
+    owes the person) or a credit-card charge on the tenant's ``expense_credit_card_account`` (``credit_card``:
+    the company card already paid)."""
+
+    date: Day
+    resource_id: SourceId = Field(description="Who spent: mapped to a QuickBooks vendor (M4; bills need a vendor).")
+    paid_with: Literal["bill", "credit_card"] = "bill"
+    ref_number: Annotated[str, StringConstraints(min_length=1, max_length=11)] | None = None
+    memo: Memo | None = None
+    lines: list[ExpenseLine] = Field(min_length=1, max_length=200)
+    organization_id: SourceId | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0.00"))
+
+
+class PurchaseOrderLine(StrictRecord):
+    item_id: SourceId
+    quantity: Annotated[Quantity, Field(gt=0)]
+    rate: Rate
+    description: Text | None = None
+
+
+class SourcePurchaseOrder(SourceRecord):
+    """T8: a purchase order → PurchaseOrderAdd. The vendor is a QuickBooks vendor name, or a resource (M4)."""
+
+    date: Day
+    vendor: ShortText | None = Field(None, description="The QuickBooks vendor's name.")
+    vendor_resource_id: SourceId | None = Field(None, description="…or a resource mapped to a vendor (M4).")
+    expected_date: Day | None = None
+    ref_number: Annotated[str, StringConstraints(min_length=1, max_length=11)] | None = None
+    line_of_business: ShortText | None = Field(None, description="Mapped to a class (M3).")
+    memo: Memo | None = None
+    lines: list[PurchaseOrderLine] = Field(min_length=1, max_length=500)
+    organization_id: SourceId | None = None
+
+    @model_validator(mode="after")
+    def _one_vendor(self) -> SourcePurchaseOrder:
+        if (self.vendor is None) == (self.vendor_resource_id is None):
+            raise ValueError("give either vendor or vendor_resource_id")
+        return self
+
+
+RecordKind = Literal["customers", "items", "invoices", "payments", "timesheets", "expense_reports", "purchase_orders"]
 RECORD_MODELS: dict[str, type[SourceRecord]] = {
     "customers": SourceCustomer,
     "items": SourceItem,
     "invoices": SourceInvoice,
     "payments": SourcePayment,
+    "timesheets": SourceTimesheet,
+    "expense_reports": SourceExpenseReport,
+    "purchase_orders": SourcePurchaseOrder,
 }

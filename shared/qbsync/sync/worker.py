@@ -17,19 +17,29 @@ from typing import Any
 from qbsync.clock import iso
 from qbsync.errors import ConcurrentModification, QbsyncError
 from qbsync.events import EventPublisher
+from qbsync.mappings import Mappings
 from qbsync.models import TenantSettings
 from qbsync.observability import get_logger
 from qbsync.qbo import errors as qbo_errors
 from qbsync.qbo.client import QboClient
 from qbsync.qbo.requestids import request_id
 from qbsync.qbo.tokens import NeedsReauth, NotConnected, TokenManager
-from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, JobService
+from qbsync.qbwc.jobs import CustomerChange, InvoiceChange, ItemChange, JobService, ReceivePaymentChange, job_kind
+from qbsync.qbxml.records import Item, ItemKind
 from qbsync.settings import Settings
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, TransferRecord, TransferStatus
-from qbsync.sync import mapping
+from qbsync.sync import desktop_transfers, mapping, qbo_transfers
 from qbsync.sync.desktop_match import IMPORT_READY, WAITING_CODE, DesktopMatcher
 from qbsync.sync.ingest import IssueService
-from qbsync.sync.records import SourceCustomer, SourceInvoice, SourceItem, SourcePayment
+from qbsync.sync.records import (
+    SourceCustomer,
+    SourceExpenseReport,
+    SourceInvoice,
+    SourceItem,
+    SourcePayment,
+    SourcePurchaseOrder,
+    SourceTimesheet,
+)
 from qbsync.tenancy import settings_of
 from qbsync.transfers import MessageMeta, TransferMessage
 
@@ -38,6 +48,7 @@ EVENT_ON_SYNC = {
     "payments": "payment.synced",
     "customers": "customer.synced",
     "items": "item.synced",
+    **desktop_transfers.EVENT_ON_SYNC,
 }
 LIST_CACHE_SECONDS = 60.0
 TRANSFER_STATUS: dict[str, TransferStatus] = {
@@ -48,7 +59,26 @@ TRANSFER_STATUS: dict[str, TransferStatus] = {
     "pending": "queued",
 }
 Found = tuple[str, str, Any]  # a match candidate: QuickBooks id, name, the object
-DESKTOP_UPDATES = {"customers": ("customer_mod", "customer_lookup"), "invoices": ("invoice_mod", "invoice_lookup")}
+DESKTOP_UPDATES = {
+    "customers": ("customer_mod", "customer_lookup"),
+    "items": ("item_mod", "item_lookup"),
+    "invoices": ("invoice_mod", "invoice_lookup"),
+    "payments": ("receive_payment_mod", "receive_payment_lookup"),
+}
+# Desktop item types qbsync can modify (the qbXML item kind each Mod is built with); any other is a blocked update.
+ITEM_MOD_KINDS: dict[str, ItemKind] = {"ItemService": "service", "ItemNonInventory": "non_inventory"}
+ITEM_TYPE_NAMES = {
+    "ItemInventory": "an inventory part",
+    "ItemInventoryAssembly": "an inventory assembly",
+    "ItemOtherCharge": "an other charge item",
+    "ItemGroup": "a group item",
+    "ItemDiscount": "a discount item",
+    "ItemSubtotal": "a subtotal item",
+    "ItemPayment": "a payment item",
+    "ItemSalesTax": "a sales tax item",
+    "ItemSalesTaxGroup": "a sales tax group",
+    "ItemFixedAsset": "a fixed asset item",
+}
 JOB_FINISHED = "qbd.job_finished"  # transfer kind: apply a Desktop job's outcome to its record
 REFRESH_REF = "refresh:"  # <record job ref>:<stale EditSequence>: a lookup before a Desktop mod
 QBO_ENTITY = {"customers": "Customer", "items": "Item", "invoices": "Invoice", "payments": "Payment"}
@@ -118,6 +148,7 @@ class SyncWorker:
         self._lists: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self.jobs = jobs or JobService(store)
         self.matcher = DesktopMatcher(store, self.jobs)
+        self.transfers = desktop_transfers.DesktopTransfers(store)
         # Other writers of Desktop jobs (summarized journal entries…): each says True when the job was its own.
         self.job_listeners: list[Callable[[Job], bool]] = []
 
@@ -149,6 +180,20 @@ class SyncWorker:
         except Waiting as waiting:
             self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
+        except desktop_transfers.ConfigurationIssue as issue:
+            self._configuration_issue(record, issue.reason)
+            return {"blocked": issue.reason["code"]}
+        except mapping.MappingError as exc:
+            if kind not in desktop_transfers.KINDS:
+                raise
+            reason = {
+                "code": exc.code,
+                "message": exc.detail,
+                "errors": exc.extra.get("errors"),
+                "action": "Fix the record in the source and send it again.",
+            }
+            self._finish(record, "failed", reason=reason, code=exc.code, message=exc.detail)
+            return {"failed": exc.code}
         except (NeedsReauth, NotConnected) as exc:
             self._finish(
                 record,
@@ -187,6 +232,19 @@ class SyncWorker:
         self._release_dependents(synced)
         return {"synced": qb_id, "action": action}
 
+    def _configuration_issue(self, record: SyncRecord, reason: dict[str, Any]) -> None:
+        """Blocked until the mappings or settings are fixed (M1-M5): the record says why, the SaaS app is told."""
+        self._finish(
+            record,
+            "blocked",
+            reason=reason,
+            code=str(reason.get("qb_code") or reason["code"]),
+            message=reason["message"],
+        )
+        self.events.publish(
+            desktop_transfers.CONFIG_EVENT, record.tenant_id, {"kind": record.kind, "id": record.source_id, **reason}
+        )
+
     # --- QuickBooks Desktop: records become connector jobs, run at the next Web Connector conversation --------
 
     def _to_desktop(self, record: SyncRecord, settings: TenantSettings, connector_id: str) -> dict[str, Any]:
@@ -200,17 +258,25 @@ class SyncWorker:
                     raise Blocked(
                         "desktop_update_unsupported",
                         f"{record.kind[:-1].capitalize()} {record.source_id!r} is already in QuickBooks Desktop; "
-                        f"qbsync updates customers and invoices there, not {record.kind}.",
+                        f"qbsync updates {', '.join(DESKTOP_UPDATES)} there, not {record.kind}.",
                         "Change it in QuickBooks Desktop, or keep the source unchanged.",
                     )
-                if record.qb_version is None:  # linked, not created by qbsync: read its EditSequence first
+                if record.qb_version is None or (record.kind == "items" and record.qb_type is None):
+                    # Linked, not created by qbsync (or an item of unknown type): read its EditSequence (and the
+                    # item's type, which names the Mod request) first.
                     return self._read_edit_sequence(record, connector_id)
+                if record.kind == "items" and _item_base_type(record.qb_type) not in ITEM_MOD_KINDS:
+                    raise _item_type_blocked(record)
             elif record.kind in ("customers", "items"):
                 if not self.matcher.ready(record.tenant_id, connector_id):
                     return self._wait_for_import(record, connector_id)
                 linked = self._desktop_match(record, settings, connector_id)
                 if linked is not None:
                     return self._linked(record, linked.qb_id, None)
+            elif record.kind in desktop_transfers.KINDS and self.transfers.enabled(record, connector_id) is None:
+                reason = self.transfers.disabled_reason(record, connector_id)
+                self._finish(record, "waiting", reason=reason, message=reason["message"])
+                return {"waiting": desktop_transfers.DISABLED_CODE}
             kind, payload, depends_on = self._desktop_job(record, settings)
             job = self.jobs.enqueue(
                 record.tenant_id, connector_id, kind, payload, depends_on=depends_on, source_ref=_job_ref(record)
@@ -221,6 +287,10 @@ class SyncWorker:
         except Waiting as waiting:
             self._wait(record, waiting.reason, str(waiting))
             return {"waiting": waiting.reason["waiting_for"]}
+        except desktop_transfers.ConfigurationIssue as issue:
+            self._configuration_issue(record, issue.reason)
+            self.transfers.note_issue(record, connector_id, issue.reason)
+            return {"blocked": issue.reason["code"]}
         except mapping.MappingError as exc:
             reason = {
                 "code": exc.code,
@@ -350,7 +420,10 @@ class SyncWorker:
             return
         edit_sequence = job.result.get("edit_sequence")
         if job.status == "done" and edit_sequence:
-            self.issues.requeue(self._save_state(record, qb_version=str(edit_sequence)))
+            changes: dict[str, Any] = {"qb_version": str(edit_sequence)}
+            if kind == "items":  # ItemQuery answers with the item's own Ret: ItemServiceRet, ItemInventoryRet…
+                changes["qb_type"] = str(job.result.get("qb_type") or "unknown")
+            self.issues.requeue(self._save_state(record, **changes))
             return
         reason = {
             "code": "quickbooks_record_missing",
@@ -362,6 +435,8 @@ class SyncWorker:
         self._finish(record, "failed", reason=reason, code=reason["qb_code"], message=reason["message"])
 
     def _desktop_job(self, record: SyncRecord, settings: TenantSettings) -> tuple[str, Any, list[int]]:
+        if record.kind in desktop_transfers.KINDS:
+            return self.transfers.job(record, settings, self._dependency, self._queued_or_synced)
         if record.kind == "customers":
             qbd = mapping.qbd_customer(
                 SourceCustomer.model_validate(record.payload), settings, creating=record.qb_id is None
@@ -370,7 +445,20 @@ class SyncWorker:
                 return "customer_mod", CustomerChange(record.qb_id, record.qb_version or "", qbd), []
             return "customer_add", qbd, []
         if record.kind == "items":
-            return "item_add", mapping.qbd_item(SourceItem.model_validate(record.payload), settings), []
+            item = mapping.qbd_item(SourceItem.model_validate(record.payload), settings)
+            if record.qb_id is not None:
+                # The Mod request follows the item's type in QuickBooks (checked by _to_desktop), not the source's
+                # type: QuickBooks cannot turn a service into a non-inventory part. A sales-and-purchase item stays
+                # one (its purchase fields untouched) even when qbsync sends no purchase information.
+                base, _, form = (record.qb_type or "").partition("/")
+                item_change = ItemChange(
+                    record.qb_id,
+                    record.qb_version or "",
+                    replace(item, kind=ITEM_MOD_KINDS[base]),
+                    sales_and_purchase=form == "SalesAndPurchase",
+                )
+                return "item_mod", item_change, []
+            return "item_add", item, []
         if record.kind == "invoices":
             invoice = SourceInvoice.model_validate(record.payload)
             customer_record = self._dependency(record, "customers", invoice.customer_id)
@@ -408,7 +496,11 @@ class SyncWorker:
                 ),
                 invoices={k: mapping.QbRef(v.qb_id, v.payload.get("doc_number")) for k, v in invoice_records.items()},
             )
-            return "receive_payment_add", mapping.qbd_payment(payment, settings, refs), []
+            mapped_payment = mapping.qbd_payment(payment, settings, refs)
+            if record.qb_id is not None:
+                change = ReceivePaymentChange(record.qb_id, record.qb_version or "", mapped_payment)
+                return "receive_payment_mod", change, []
+            return "receive_payment_add", mapped_payment, []
         raise QbsyncError(f"Unknown record kind {record.kind!r}.")
 
     def _queued_or_synced(self, record: SyncRecord, dependencies: list[SyncRecord]) -> list[int]:
@@ -476,6 +568,7 @@ class SyncWorker:
                 action="update" if job.kind.endswith("_mod") else "create",
                 qb_id=qb_id,
                 qb_version=result.get("edit_sequence"),
+                qb_type=_item_type(job) if kind == "items" else None,
             )
             self.events.publish(EVENT_ON_SYNC[kind], record.tenant_id, {"id": source_id, "quickbooks_id": qb_id})
             self._release_dependents(synced)
@@ -508,6 +601,10 @@ class SyncWorker:
             }
             self._finish(record, "blocked", reason=reason, code=code, message=result.get("message"))
             self.events.publish("match.issue", record.tenant_id, {"kind": kind, "id": source_id, **reason})
+            return
+        stale = self.transfers.stale_mapping(record, job) if kind in desktop_transfers.KINDS else None
+        if stale is not None:
+            self._configuration_issue(record, stale)
             return
         reason = {
             "code": "quickbooks_error",
@@ -555,8 +652,9 @@ class SyncWorker:
 
     def _unsynced_dependencies(self, record: SyncRecord) -> list[str]:
         payload = record.payload
-        refs = [("customers", payload.get("customer_id"))]
+        refs = [("customers", payload.get("customer_id")), ("items", payload.get("service_item_id"))]
         refs += [("items", line.get("item_id")) for line in payload.get("lines", [])]
+        refs += [("customers", line.get("customer_id")) for line in payload.get("lines", [])]
         refs += [("invoices", a.get("invoice_id")) for a in payload.get("applied_to", [])]
         waits = []
         for kind, source_id in refs:
@@ -656,7 +754,37 @@ class SyncWorker:
                 ),
             )
             return self._write(client, record, "Payment", body, rid)
+        if kind in desktop_transfers.KINDS:
+            entity, body = self._qbo_transfer_body(client, record, settings)
+            return self._write(client, record, entity, body, rid)
         raise QbsyncError(f"Unknown record kind {kind!r}.")
+
+    def _qbo_transfer_body(
+        self, client: QboClient, record: SyncRecord, settings: TenantSettings
+    ) -> tuple[str, dict[str, Any]]:
+        """T6-T8 to QuickBooks Online (see :mod:`qbsync.sync.qbo_transfers`); dependencies must be in QuickBooks."""
+        look = qbo_transfers.QboLookup(
+            desktop_transfers.Resolver(Mappings.load(self.store, record.tenant_id), settings),
+            lambda entity: self._ids(client, entity),
+        )
+
+        def ref(kind: str, source_id: str) -> mapping.QbRef:
+            found = self._dependency(record, kind, source_id)
+            self._raise_if_waiting(record, [found])
+            return mapping.QbRef(found.qb_id, found.payload.get("name"))
+
+        if record.kind == "timesheets":
+            ts = SourceTimesheet.model_validate(record.payload)
+            customer = ref("customers", ts.customer_id) if ts.customer_id else None
+            body = qbo_transfers.time_activity(ts, look, customer=customer, item=ref("items", ts.service_item_id))
+            return "TimeActivity", body
+        if record.kind == "expense_reports":
+            report = SourceExpenseReport.model_validate(record.payload)
+            ids = sorted({line.customer_id for line in report.lines if line.customer_id})
+            return qbo_transfers.expense(report, look, customers={cid: ref("customers", cid) for cid in ids})
+        order = SourcePurchaseOrder.model_validate(record.payload)
+        items = {line.item_id: ref("items", line.item_id) for line in order.lines}
+        return "PurchaseOrder", qbo_transfers.purchase_order(order, look, items=items)
 
     def _write(
         self,
@@ -728,7 +856,8 @@ class SyncWorker:
         cached = self._lists.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        name_field = "FullyQualifiedName" if entity in ("Account", "Class") else "Name"
+        name_field = {"Account": "FullyQualifiedName", "Class": "FullyQualifiedName"}.get(entity, "Name")
+        name_field = "DisplayName" if entity in ("Employee", "Vendor") else name_field
         ids = {str(row.get(name_field) or row.get("Name")): str(row["Id"]) for row in client.query_all(entity)}
         self._lists[key] = (time.monotonic() + LIST_CACHE_SECONDS, ids)
         return ids
@@ -793,6 +922,7 @@ class SyncWorker:
         action: str = "",
         qb_id: str | None = None,
         qb_version: str | None = None,
+        qb_type: str | None = None,
         reason: dict[str, Any] | None = None,
         code: str | None = None,
         message: str | None = None,
@@ -805,6 +935,7 @@ class SyncWorker:
             changes: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
             if state == "synced":
                 changes.update(qb_id=qb_id, qb_version=qb_version, synced_hash=current.content_hash, synced_at=now)
+                changes["qb_type"] = qb_type
             try:
                 saved = self.store.records.save(replace(current, **changes))
                 break
@@ -832,6 +963,38 @@ class SyncWorker:
             )
         )
         return saved
+
+
+def _item_type(job: Job) -> str | None:
+    """The QuickBooks type (and form) of the item an item_add / item_mod job wrote: from its answer
+    (``ItemServiceRet`` → ``ItemService``), else (a response recovered by a verification query) from its request."""
+    answered = job.result.get("qb_type")
+    if answered:
+        return str(answered)
+    if job.kind not in ("item_add", "item_mod"):
+        return None
+    record = job_kind(job.kind).record_from(job.payload)
+    item = record if isinstance(record, Item) else record.item
+    both = item.is_sales_and_purchase or getattr(record, "sales_and_purchase", False)
+    base = {"service": "ItemService", "non_inventory": "ItemNonInventory"}[item.kind]
+    return base + ("/SalesAndPurchase" if both else "")
+
+
+def _item_base_type(qb_type: str | None) -> str:
+    return (qb_type or "").partition("/")[0]
+
+
+def _item_type_blocked(record: SyncRecord) -> Blocked:
+    qb_type = _item_base_type(record.qb_type) or "unknown"
+    what = ITEM_TYPE_NAMES.get(qb_type, f"an item of type {qb_type}")
+    return Blocked(
+        "desktop_item_type_unsupported",
+        f"Item {record.source_id!r} is linked to {what} in QuickBooks Desktop ({record.qb_id}); qbsync updates "
+        "service and non-inventory items there, so this change was not sent.",
+        "Make the change in QuickBooks Desktop and keep the source unchanged, or link the record to a service or "
+        'non-inventory item: POST /v1/match-issues/{id}/resolve {"quickbooks_id": …}.',
+        quickbooks_type=qb_type,
+    )
 
 
 def _job_ref(record: SyncRecord) -> str:
