@@ -170,7 +170,7 @@ def test_a_name_the_company_file_lacks_is_a_configuration_issue_and_the_fix_goes
     period = desk.services.journal.period(desk.tenant, "2026-10")
     assert period.state == "blocked" and period.reason is not None and period.reason["code"] == "mapping_stale"
     assert period.reason["qb_code"] == "3140" and period.entries[0].status == "failed"
-    assert desk.events.of_type("transfer.failed")[0]["detail"]["id"] == "2026-10"
+    assert desk.events.of_type("configuration.issue")[0]["detail"]["id"] == "2026-10"
     desk.post()  # the same entry is not sent again unchanged
     assert desk.store.jobs.unfinished(desk.connector.connector_id, 100) == []
 
@@ -180,3 +180,24 @@ def test_a_name_the_company_file_lacks_is_a_configuration_issue_and_the_fix_goes
     [entry] = desk.company.journal_entries()
     assert entry.ref_number == "QS2610"  # the failed attempt never reached QuickBooks: the number is kept
     assert desk.services.journal.period(desk.tenant, "2026-10").state == "synced"
+
+
+def test_an_unmapped_billing_code_blocks_the_period_and_the_next_conversation_says_so(desk: Desk) -> None:
+    desk.services.journal.accept(
+        desk.tenant, [*charges(6), {"id": "new", "date": "2026-10-09", "amount": "3.00", "billing_code": "NEW"}]
+    )
+    desk.post()
+    period = desk.services.journal.period(desk.tenant, "2026-10")
+    assert period.state == "blocked" and period.reason is not None and period.reason["code"] == "mapping_missing"
+    assert desk.store.jobs.unfinished(desk.connector.connector_id, 100) == []  # nothing sent
+    assert desk.web_connector() == "success_with_configuration_issues"
+    connector = desk.store.connectors.get(desk.tenant.tenant_id, desk.connector.connector_id)
+    assert connector is not None
+    assert connector.conversations[0]["config_issue_details"][0]["id"] == "2026-10"
+
+    desk.map("billing_codes", {"SUP": "Services", "LIC": "Consulting Income", "NEW": "Sales"})
+    desk.post()
+    assert desk.web_connector() == "success"
+    [entry] = desk.company.journal_entries()
+    assert entry.ref_number == "QS2610"
+    assert desk.services.journal.charge(desk.tenant, "new").state == "synced"

@@ -253,10 +253,11 @@ def test_a_missing_mapping_blocks_the_period_until_it_is_mapped(world: World) ->
     assert "billing_codes" in period.reason["action"]
     assert world.journal.charge(world.tenant, "x").reason["code"] == "mapping_missing"  # type: ignore[index]
     assert set(world.charge_states().values()) == {"pending"}
-    [failed] = world.events.of_type("transfer.failed")
-    assert failed["detail"]["code"] == "mapping_missing"
+    [issue] = world.events.of_type("configuration.issue")
+    assert issue["detail"]["code"] == "mapping_missing" and issue["detail"]["id"] == "2026-10"
     world.journal.run(world.tenant.tenant_id)
-    assert len(world.events.of_type("transfer.failed")) == 1  # reported once, not at every run
+    assert len(world.events.of_type("configuration.issue")) == 1  # reported once, not at every run
+    assert world.events.of_type("transfer.failed") == []
 
     world.map("billing_codes", {"SUP": "Services", "LIC": "Sales of Product Income", "NEW": "Services"})
     assert world.journal.run(world.tenant.tenant_id)["posted"] == 1
@@ -362,6 +363,7 @@ def test_a_refused_entry_is_not_resent_unchanged_and_a_forced_resend_is_a_new_re
     period = world.journal.period(world.tenant, "2026-10")
     assert period.state == "failed" and period.reason is not None and period.reason["code"] == "quickbooks_error"
     assert period.entries[0].status == "failed" and period.entries[0].error is not None
+    assert world.events.of_type("transfer.failed")[0]["detail"]["doc_number"] == "QS2610"
     assert world.entries() == [] and set(world.charge_states().values()) == {"pending"}
     sent: list[str] = []
     factory = world.journal.client_factory

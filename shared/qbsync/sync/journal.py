@@ -42,6 +42,7 @@ from qbsync.qbwc.jobs import JobService
 from qbsync.qbxml.records import JournalEntry, JournalLine, Ref
 from qbsync.queue import TransferQueue
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, Tenant, TransferRecord, TransferStatus
+from qbsync.sync.desktop_transfers import CONFIG_EVENT, DesktopTransfers
 from qbsync.sync.ingest import MAX_RECORDS_PER_POST, Accepted, AcceptedList, Router, content_hash
 from qbsync.sync.summarize import (
     ZERO,
@@ -495,7 +496,7 @@ class JournalService:
             lines = entry_lines(changes, group_targets.__getitem__, settings.journal_debit_account, memo)
             check = self._check_in_quickbooks(tenant.tenant_id, target, lines)
         except Blocked as blocked:
-            return self._block(tenant.tenant_id, period, record, doc, blocked.reason)
+            return self._block(tenant.tenant_id, period, record, doc, blocked.reason, target)
         groups = [
             {
                 "billing_code": key[0],
@@ -519,7 +520,7 @@ class JournalService:
                 "message": str(exc),
                 "action": "Post this period's remaining changes by hand in QuickBooks.",
             }
-            return self._block(tenant.tenant_id, period, record, doc, reason)
+            return self._block(tenant.tenant_id, period, record, doc, reason, target)
         posting = {
             "number": number,
             "doc_number": doc_number,
@@ -759,20 +760,43 @@ class JournalService:
                     p.update(status="failed", error={"code": code, "message": message})
 
         state: SyncState = "blocked" if stale else "failed"
-        self._update(tenant_id, period.key, failed, state, reason)
+        saved = self._update(tenant_id, period.key, failed, state, reason)
         self._log(tenant_id, period.key, "blocked" if stale else "failed", posting, code=code, message=message)
-        self.events.publish(
-            "transfer.failed",
-            tenant_id,
-            {"kind": PERIODS, "id": period.key, "doc_number": posting["doc_number"], "code": code, "message": message},
-        )
+        if stale:
+            # The Desktop conversation that got the refusal reported it already: only the SaaS app is told here.
+            self._configuration_issue(saved, None, {**reason, "doc_number": posting["doc_number"]})
+        else:
+            self.events.publish(
+                "transfer.failed",
+                tenant_id,
+                {
+                    "kind": PERIODS,
+                    "id": period.key,
+                    "doc_number": posting["doc_number"],
+                    "code": code,
+                    "message": message,
+                },
+            )
         return _Result(failed=1)
 
+    def _configuration_issue(self, record: SyncRecord, target: str | None, reason: dict[str, Any]) -> None:
+        """Tell the SaaS app (``configuration.issue``, as for records) and, with a Desktop ``target``, the
+        connector: its next conversation reports "success with configuration issues"."""
+        self.events.publish(CONFIG_EVENT, record.tenant_id, {"kind": PERIODS, "id": record.source_id, **reason})
+        if target is not None and target.startswith("qbd:"):
+            DesktopTransfers(self.store).note_issue(record, target.removeprefix("qbd:"), reason)
+
     def _block(
-        self, tenant_id: str, period: Period, record: SyncRecord | None, doc: dict[str, Any], reason: dict[str, Any]
+        self,
+        tenant_id: str,
+        period: Period,
+        record: SyncRecord | None,
+        doc: dict[str, Any],
+        reason: dict[str, Any],
+        target: str | None,
     ) -> _Result:
         changed = record is None or record.state != "blocked" or record.reason != reason
-        self._save(tenant_id, period, record, doc, "blocked", reason)
+        saved = self._save(tenant_id, period, record, doc, "blocked", reason)
         if changed:  # reported once per issue, not at every run
             self.store.records.log(
                 TransferRecord(
@@ -787,11 +811,7 @@ class JournalService:
                     message=reason["message"],
                 )
             )
-            self.events.publish(
-                "transfer.failed",
-                tenant_id,
-                {"kind": PERIODS, "id": period.key, "code": reason["code"], "message": reason["message"]},
-            )
+            self._configuration_issue(saved, target, reason)
         return _Result(blocked=1)
 
     def _mark(
