@@ -126,6 +126,7 @@ def test_a_month_becomes_one_journal_entry_in_the_company_file_and_late_charges_
     desk.post()
     assert len(desk.store.jobs.unfinished(desk.connector.connector_id, 100)) >= 1
     assert desk.services.journal.period(desk.tenant, "2026-10").reason["code"] == "queued_for_web_connector"  # type: ignore[index]
+    assert desk.services.journal.charge(desk.tenant, "ch-1").reason["code"] == "queued_for_web_connector"  # type: ignore[index]
     desk.post()  # a second run while the entry waits for the Web Connector queues nothing more
     journal_jobs = [j for j in desk.store.jobs.history(desk.connector.connector_id) if j.kind == "journal_entry_add"]
     assert len(journal_jobs) == 1

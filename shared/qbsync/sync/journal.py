@@ -298,8 +298,9 @@ class JournalService:
         reason = None
         if not in_qb:
             holder = periods.get(period.key)
-            if holder is not None and holder.state in ("blocked", "failed", "waiting"):
-                reason = holder.reason
+            sending = any(p.get("status") == "sending" for p in doc.get("postings", []))
+            if holder is not None and (sending or holder.state in ("blocked", "failed", "waiting")):
+                reason = holder.reason  # what the period is waiting for (a configuration issue, the Web Connector…)
             elif any(p.get("status") == "posted" for p in doc.get("postings", [])):
                 reason = {
                     "code": "adjustment_pending",
