@@ -69,7 +69,9 @@ class World:
     def ok(self, method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Any:
         response = self.call(method, path, key=key, **kwargs)
         assert 200 <= response.status_code < 300, (method, path, response.status_code, response.body)
-        return json.loads(response.body) if response.body else None
+        if not response.body or "json" not in response.headers.get("Content-Type", ""):
+            return response.body
+        return json.loads(response.body)
 
     def tenant(self, name: str, **settings: Any) -> Tenant:
         created = self.ok("POST", "/v1/tenants", key=ADMIN_KEY, json_body={"name": name})
@@ -156,7 +158,13 @@ class World:
         )[0]
 
     def web_connector(
-        self, username: str, password: str, company: FakeCompany, *, faults: Faults | None = None
+        self,
+        username: str,
+        password: str,
+        company: FakeCompany,
+        *,
+        faults: Faults | None = None,
+        session: requests.Session | None = None,
     ) -> UpdateResult:
         if self.soap_url is None:
             self.soap_url = f"{self.stack.enter_context(serve_api())}/qbwc"
@@ -168,6 +176,7 @@ class World:
             timeout=30,
             max_seconds=120,
             faults=faults,
+            session=session,
             noop_wait_seconds=0.0,
         ).run_update()
 
