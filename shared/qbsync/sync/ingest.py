@@ -22,7 +22,9 @@ from qbsync.errors import AlreadyExists, ConcurrentModification, FieldError, Not
 from qbsync.models import StrictModel, field_errors
 from qbsync.queue import Outgoing, TransferQueue
 from qbsync.store.ports import Store, SyncRecord, SyncState, Tenant, TransferRecord
+from qbsync.sync.mapping import MappingError, qbd_preflight
 from qbsync.sync.records import RECORD_MODELS, SourceRecord
+from qbsync.tenancy import settings_of
 from qbsync.transfers import TransferMessage
 
 MAX_RECORDS_PER_POST = 500
@@ -127,8 +129,9 @@ class IngestService:
         record (the only per-record call), then batched history writes and batched queue sends."""
         records = validate_records(kind, body)
         tenant_id = tenant.tenant_id
-        existing = self.store.records.get_many(tenant_id, kind, [r.id for r in records])
         targets: dict[str | None, str | None] = {}  # organization → target, worked out once per request
+        self._preflight(tenant, kind, records, targets, listed=isinstance(body, list))
+        existing = self.store.records.get_many(tenant_id, kind, [r.id for r in records])
         now = iso(self.clock.now())
         answers: list[Accepted] = []
         logs: list[TransferRecord] = []
@@ -157,6 +160,34 @@ class IngestService:
         self.store.records.log_many(logs)
         self.queue.send_many(outgoing)
         return AcceptedList(transfers=answers)
+
+    def _preflight(
+        self,
+        tenant: Tenant,
+        kind: str,
+        records: list[SourceRecord],
+        targets: dict[str | None, str | None],
+        *,
+        listed: bool,
+    ) -> None:
+        """Refuse, before anything is stored, what the target QuickBooks Desktop would refuse in the records
+        themselves (a 60-character customer name, a name in Cyrillic): 422 naming each record and field."""
+        errors: list[FieldError] = []
+        settings = None
+        for index, record in enumerate(records):
+            organization = getattr(record, "organization_id", None)
+            if organization not in targets:
+                targets[organization] = self.router.target(tenant.tenant_id, organization)
+            if not (targets[organization] or "").startswith("qbd:"):
+                continue
+            settings = settings or settings_of(tenant)
+            try:
+                qbd_preflight(kind, record, settings)
+            except MappingError as exc:
+                field = f"{index}.{exc.field}" if listed else exc.field
+                errors.append(FieldError(field, f"{exc.message} (the record goes to QuickBooks Desktop)"))
+        if errors:
+            raise ValidationFailed(errors)
 
     def _store(
         self,
