@@ -25,6 +25,7 @@ from infra.qbo_emulator import QboEmulator
 from infra.wc_sim import Faults, UpdateResult, WebConnectorSimulator
 from qbsync.api.services import Services, use_services
 from qbsync.events import MemoryPublisher
+from qbsync.qbo.client import QboClient
 from qbsync.qbo.limiter import NoLimiter
 from qbsync.qbo.tokens import InsecureTestCipher
 from qbsync.qbwc.protocol import INTUIT_NS
@@ -58,6 +59,9 @@ class World:
     stack: contextlib.ExitStack
     responses: list[Any] = field(default_factory=list)  # every API response this world's helpers received
     soap_url: str | None = None
+    receives: dict[str, int] = field(default_factory=dict)  # deduplication id → times received
+    redelivered: int = 0
+    sleeps: list[float] = field(default_factory=list)  # what the QuickBooks Online client would have slept
 
     # --- REST ------------------------------------------------------------------------------------------------
 
@@ -108,16 +112,35 @@ class World:
 
     # --- the transfer queue ----------------------------------------------------------------------------------
 
-    def drain(self, *, deliveries: int = 1, limit: int = 5_000) -> int:
-        """Hand every queued message to its handler (``deliveries`` times each: SQS redelivery), in order."""
+    def drain(
+        self,
+        *,
+        deliveries: int = 1,
+        redeliver: bool = False,
+        max_receives: int = 5,
+        stop_after: int | None = None,
+        limit: int = 5_000,
+    ) -> int:
+        """Hand every queued message to its handler in order, ``deliveries`` times each (SQS redelivering work
+        that was done). With ``redeliver`` a handler that raises gets its message back at the head of the queue
+        (FIFO: its group waits), up to ``max_receives`` receives, then the error propagates (the DLQ's turn).
+        ``stop_after``: return after that many handlings (a batch cut short). Returns the handlings done."""
         handled = 0
         dispatcher = get_dispatcher()
         for _ in range(limit):
-            if not self.queue.sent:
+            if not self.queue.sent or (stop_after is not None and handled >= stop_after):
                 return handled
-            message, group, _dedup = self.queue.sent.pop(0)
-            for delivery in range(deliveries):
-                dispatcher.dispatch(message.model_dump_json(), MessageMeta(f"m{handled}", group, delivery + 1))
+            message, group, dedup = self.queue.sent.pop(0)
+            for _delivery in range(deliveries):
+                count = self.receives[dedup] = self.receives.get(dedup, 0) + 1
+                try:
+                    dispatcher.dispatch(message.model_dump_json(), MessageMeta(f"m{handled}", group, count))
+                except Exception:
+                    if not redeliver or count >= max_receives:
+                        raise
+                    self.queue.sent.insert(0, (message, group, dedup))
+                    self.redelivered += 1
+                    break
                 handled += 1
         raise AssertionError("the transfer queue never drained")
 
@@ -186,6 +209,15 @@ def build_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     # The deployed limiter is DynamoDB's; here every caller shares none (the emulator enforces Intuit's limits
     # only when a test turns them on).
     monkeypatch.setattr("qbsync.qbo.client.DynamoRealmLimiter", lambda settings: NoLimiter())
+    # Retries back off for real seconds; here they are recorded instead of slept.
+    sleeps: list[float] = []
+    for_settings = QboClient.for_settings.__func__  # type: ignore[attr-defined]
+
+    def recording_client(cls: type[QboClient], *args: Any, **kwargs: Any) -> QboClient:
+        kwargs.setdefault("sleep", sleeps.append)
+        return for_settings(cls, *args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(QboClient, "for_settings", classmethod(recording_client))
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(QboEmulator())
         settings = Settings(
@@ -206,7 +238,7 @@ def build_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         use_dispatcher(None)
         client = stack.enter_context(Client(load_function_module("api").app))
         try:
-            yield World(emulator, settings, store, queue, events, services, Api(client), stack)
+            yield World(emulator, settings, store, queue, events, services, Api(client), stack, sleeps=sleeps)
         finally:
             use_services(None)
             use_dispatcher(None)
