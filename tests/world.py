@@ -32,6 +32,7 @@ from qbsync.qbwc.protocol import INTUIT_NS
 from qbsync.queue import MemoryTransferQueue
 from qbsync.settings import Settings
 from qbsync.store.memory import MemoryStore
+from qbsync.store.ports import Store
 from qbsync.transfers import MessageMeta, get_dispatcher, use_dispatcher
 from tests.conftest import ADMIN_KEY, Api
 from tests.qbwc import body_payload, build_envelope
@@ -51,7 +52,7 @@ class Tenant:
 class World:
     emulator: QboEmulator
     settings: Settings
-    store: MemoryStore
+    store: Store
     queue: MemoryTransferQueue
     events: MemoryPublisher
     services: Services
@@ -205,7 +206,8 @@ class World:
 
 
 @contextlib.contextmanager
-def build_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def build_world(monkeypatch: pytest.MonkeyPatch, *, dynamo: bool = False) -> Iterator[World]:
+    """``dynamo``: the DynamoDB adapter over moto (table from template.yaml) instead of the in-memory store."""
     # The deployed limiter is DynamoDB's; here every caller shares none (the emulator enforces Intuit's limits
     # only when a test turns them on).
     monkeypatch.setattr("qbsync.qbo.client.DynamoRealmLimiter", lambda settings: NoLimiter())
@@ -232,7 +234,18 @@ def build_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             qbo_webhook_verifier_token=WEBHOOK_TOKEN,
             public_base_url=PUBLIC_URL,
         )
-        store, queue, events = MemoryStore(), MemoryTransferQueue(), MemoryPublisher()
+        store: Any = MemoryStore()
+        if dynamo:
+            from moto import mock_aws
+
+            from infra.dynamo_table import create_table_from_template
+            from qbsync import aws
+            from qbsync.store.dynamo import DynamoStore
+
+            stack.enter_context(mock_aws())
+            create_table_from_template(aws.client("dynamodb", settings), settings.table_name)
+            store = DynamoStore(settings)
+        queue, events = MemoryTransferQueue(), MemoryPublisher()
         services = Services.build(settings, store, events=events, queue=queue, cipher=InsecureTestCipher())
         use_services(services)
         use_dispatcher(None)

@@ -141,6 +141,10 @@ class IngestService:
             digest = content_hash(payload)
             current = existing.get(record.id)
             if current is not None and current.content_hash == digest and current.state != "failed":
+                if current.state == "pending" and current.target:
+                    # Stored but maybe never queued (the send failed and the client retries): send it again under
+                    # the same deduplication id. SQS drops it if the first went; the worker skips finished work.
+                    outgoing.append(self.message(current))
                 answers.append(Accepted(id=record.id, transfer_id=current.transfer_id, status="unchanged"))
                 continue
             organization = payload.get("organization_id")
@@ -267,6 +271,8 @@ class IngestService:
             now = iso(self.clock.now())
             existing = self.store.records.get(tenant_id, kind, record.id)
             if existing is not None and existing.content_hash == digest and existing.state != "failed":
+                if existing.state == "pending" and existing.target:
+                    self.enqueue(existing)  # as in accept(): it may never have reached the queue
                 return Accepted(id=record.id, transfer_id=existing.transfer_id, status="unchanged")
             try:
                 target = self.router.target(tenant_id, payload.get("organization_id"))

@@ -796,8 +796,19 @@ class SyncWorker:
         now = iso(datetime.now(UTC))
         current = record
         for _ in range(8):
-            if current.content_hash != record.content_hash:
-                return current  # superseded while we worked: the newer transfer decides
+            if current.content_hash != record.content_hash:  # superseded while we worked: the newer transfer decides
+                if not (state == "synced" and qb_id and current.qb_id is None and current.target == record.target):
+                    return current
+                # …but the older content did reach QuickBooks: keep the link, so the newer transfer updates that
+                # object instead of creating a second one.
+                try:
+                    return self.store.records.save(replace(current, qb_id=qb_id, qb_version=qb_version))
+                except ConcurrentModification:
+                    fresh = self.store.records.get(record.tenant_id, record.kind, record.source_id)
+                    if fresh is None:
+                        return record
+                    current = fresh
+                    continue
             changes: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
             if state == "synced":
                 changes.update(qb_id=qb_id, qb_version=qb_version, synced_hash=current.content_hash, synced_at=now)
