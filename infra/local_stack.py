@@ -136,6 +136,9 @@ class LocalStack:
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from infra.moto_speedups import install
+
+        install()  # moto's Query and FIFO SendMessage would slow down as the run's data grows
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=not self.quiet)
         self._moto.start()
         host, port = self._moto.get_host_and_port()

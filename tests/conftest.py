@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from infra.moto_speedups import install as install_moto_speedups
 from qbsync import aws
 from qbsync.api.services import Services, use_services
 from qbsync.settings import Settings, reset_settings
@@ -16,6 +17,8 @@ from qbsync.store.factory import reset_store
 from qbsync.store.memory import MemoryStore
 from qbsync.transfers import use_dispatcher
 from tests.support import load_function_module
+
+install_moto_speedups()  # same answers (tests/unit/test_moto_speedups.py), without moto's full-table scans
 
 ADMIN_KEY = "test-admin-key-0123456789"
 

@@ -21,6 +21,7 @@ from qbsync.connectors import (
     job_list,
 )
 from qbsync.errors import NotFound, QbsyncError
+from qbsync.mappings import MappingList, MappingPut, MappingSetView
 from qbsync.models import (
     Health,
     TenantAdminPatch,
@@ -488,6 +489,29 @@ def transfers(ctx: ViewContext) -> TransferList:
         limit=int_param(query, "limit", default=100, minimum=1, maximum=500),
         cursor=str_param(query, "cursor"),
     )
+
+
+@api.route("/v1/mappings", "GET", summary="Every kind of mapping (M1-M5)", response=MappingList, tag="mappings")
+def list_mappings(ctx: ViewContext) -> MappingList:
+    return ctx.services.mappings.list(ctx.tenant)
+
+
+@api.route("/v1/mappings/{kind}", "GET", summary="One kind of mapping", response=MappingSetView, tag="mappings")
+def get_mappings(ctx: ViewContext, kind: str) -> MappingSetView:
+    return ctx.services.mappings.get(ctx.tenant, kind)
+
+
+@api.route(
+    "/v1/mappings/{kind}",
+    "PUT",
+    summary="Replace one kind of mapping: billing_codes, expense_categories, lines_of_business, resources, "
+    "payroll_categories",
+    request=MappingPut,
+    response=MappingSetView,
+    tag="mappings",
+)
+def put_mappings(ctx: ViewContext, kind: str) -> MappingSetView:
+    return ctx.services.mappings.put(ctx.tenant, kind, ctx.body)
 
 
 @api.route("/v1/match-issues", "GET", summary="Open match issues", response=MatchIssueList, tag="records")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from qbsync.connectors import ConnectorService
 from qbsync.events import EventBridgePublisher, EventPublisher
+from qbsync.mappings import MappingService
 from qbsync.qbo.company import company_reader
 from qbsync.qbo.connection import QboConnectionService
 from qbsync.qbo.oauth import OAuthProvider
@@ -44,6 +45,7 @@ class Services:
     webhooks: WebhookService
     reconciler: QboReconciler
     desktop_reconciler: DesktopReconciler
+    mappings: MappingService
 
     @classmethod
     def build(
@@ -91,6 +93,7 @@ class Services:
             webhooks=WebhookService(store, queue, settings),
             reconciler=QboReconciler(store, tokens, events, settings),
             desktop_reconciler=desktop_reconciler,
+            mappings=MappingService(store),
         )
 
 

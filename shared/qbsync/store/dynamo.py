@@ -39,6 +39,7 @@ from qbsync.store.ports import (
     ApiKey,
     Connector,
     Job,
+    MappingSet,
     MatchEntry,
     Page,
     QboConnection,
@@ -1100,6 +1101,45 @@ class DynamoReconcileState(_DynamoBase):
         self._db.put_item(TableName=self._table, Item=item)
 
 
+class DynamoMappings(_DynamoBase):
+    def get(self, tenant_id: str, kind: str) -> MappingSet | None:
+        item = self._get(keys.mapping_key(tenant_id, kind))
+        return None if item is None else _mapping_set(item)
+
+    def get_all(self, tenant_id: str) -> dict[str, MappingSet]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(keys.tenant_pk(tenant_id)), ":prefix": _s(keys.MAPPING_SK_PREFIX)},
+            "ConsistentRead": True,
+        }
+        found: dict[str, MappingSet] = {}
+        while True:
+            response = self._db.query(**kwargs)
+            for item in response.get("Items", []):
+                mapping_set = _mapping_set(item)
+                found[mapping_set.kind] = mapping_set
+            if "LastEvaluatedKey" not in response:
+                return dict(sorted(found.items()))
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def put(self, tenant_id: str, mappings: MappingSet) -> None:
+        item = _key(keys.mapping_key(tenant_id, mappings.kind))
+        item.update(
+            {
+                "entity": _s("mappings"),
+                "kind": _s(mappings.kind),
+                "entries": _s(_json(mappings.entries)),
+                "updated_at": _s(mappings.updated_at),
+            }
+        )
+        self._db.put_item(TableName=self._table, Item=item)
+
+
+def _mapping_set(item: Item) -> MappingSet:
+    return MappingSet(kind=_str(item, "kind"), entries=_dict(item, "entries"), updated_at=_str(item, "updated_at"))
+
+
 class DynamoStore:
     """The DynamoDB-backed :class:`~qbsync.store.ports.Store`. Cheap to build; no AWS call until first use."""
 
@@ -1115,6 +1155,7 @@ class DynamoStore:
         self._records = DynamoSyncRecords(self.settings, client)
         self._matches = DynamoMatchIndex(self.settings, client)
         self._reconcile = DynamoReconcileState(self.settings, client)
+        self._mappings = DynamoMappings(self.settings, client)
 
     @property
     def matches(self) -> DynamoMatchIndex:
@@ -1123,6 +1164,10 @@ class DynamoStore:
     @property
     def reconcile(self) -> DynamoReconcileState:
         return self._reconcile
+
+    @property
+    def mappings(self) -> DynamoMappings:
+        return self._mappings
 
     @property
     def records(self) -> DynamoSyncRecords:
@@ -1160,6 +1205,7 @@ class DynamoStore:
 __all__ = [
     "DynamoConnectorRepository",
     "DynamoJobQueue",
+    "DynamoMappings",
     "DynamoQboConnections",
     "DynamoReconcileState",
     "DynamoScheduleRunRepository",

@@ -29,6 +29,7 @@ Table ``PK``/``SK`` (strings), one overloaded index ``GSI1`` (``GSI1PK``/``GSI1S
 | ticket     | `TICKET#<sha256>`       | `META`   | -         | -                          | TTL `expires_at`   |
 | webhook id | `WEBHOOK#<sha256>`      | `META`   | -         | -                          | TTL, dedupe        |
 | reconcile  | `TENANT#<tenant_id>`    | `RECON#<target>` | - | -                          | JSON `doc`         |
+| mappings   | `TENANT#<tenant_id>`    | `MAP#<kind>` | - | -                              | JSON `entries`     |
 | transfer   | `XFER#...`              | reserved | reserved  | reserved                   | later issue        |
 
 Rules:
@@ -266,6 +267,14 @@ def webhook_event_key(event_hash: str) -> KeyDict:
 def reconcile_state_key(tenant_id: str, target: str) -> KeyDict:
     """The reconciler's watermark for one QuickBooks company of a tenant (``qbo:<realm>`` / ``qbd:<connector>``)."""
     return {"PK": tenant_pk(tenant_id), "SK": "RECON#" + _part(target, "target")}
+
+
+MAPPING_SK_PREFIX = "MAP#"
+
+
+def mapping_key(tenant_id: str, kind: str) -> KeyDict:
+    """One kind of a tenant's mappings (M1-M5), e.g. ``MAP#billing_codes``: all its entries in one item."""
+    return {"PK": tenant_pk(tenant_id), "SK": MAPPING_SK_PREFIX + _part(kind, "mapping kind", allow_hash=False)}
 
 
 def encode_cursor(key: KeyDict) -> str:

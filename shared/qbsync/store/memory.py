@@ -29,6 +29,7 @@ from qbsync.store.ports import (
     ApiKey,
     Connector,
     Job,
+    MappingSet,
     MatchEntry,
     Page,
     QboConnection,
@@ -81,6 +82,7 @@ class _Tables:
         self.waits: dict[tuple[str, RecordRef], dict[RecordRef, None]] = {}  # (tenant, dependency) -> waiters
         self.webhook_events: dict[str, int] = {}  # event hash -> expires_at
         self.reconcile: dict[tuple[str, str], str] = {}  # (tenant, target) -> json
+        self.mappings: dict[tuple[str, str], str] = {}  # (tenant, kind) -> json
 
 
 class MemoryTenantRepository:
@@ -581,6 +583,26 @@ class MemoryReconcileState:
             self._t.reconcile[(tenant_id, target)] = json.dumps(state, sort_keys=True)
 
 
+class MemoryMappings:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def get(self, tenant_id: str, kind: str) -> MappingSet | None:
+        with self._t.lock:
+            raw = self._t.mappings.get((tenant_id, kind))
+        return None if raw is None else MappingSet(**json.loads(raw))
+
+    def get_all(self, tenant_id: str) -> dict[str, MappingSet]:
+        with self._t.lock:
+            found = {kind: raw for (tenant, kind), raw in self._t.mappings.items() if tenant == tenant_id}
+        return {kind: MappingSet(**json.loads(raw)) for kind, raw in sorted(found.items())}
+
+    def put(self, tenant_id: str, mappings: MappingSet) -> None:
+        keys.mapping_key(tenant_id, mappings.kind)  # the same argument checks as the DynamoDB adapter
+        with self._t.lock:
+            self._t.mappings[(tenant_id, mappings.kind)] = json.dumps(dataclasses.asdict(mappings), sort_keys=True)
+
+
 class MemoryStore:
     """An in-memory :class:`~qbsync.store.ports.Store`; each instance is an empty, independent table."""
 
@@ -596,6 +618,7 @@ class MemoryStore:
         self._records = MemorySyncRecords(self._tables)
         self._matches = MemoryMatchIndex(self._tables)
         self._reconcile = MemoryReconcileState(self._tables)
+        self._mappings = MemoryMappings(self._tables)
 
     @property
     def matches(self) -> MemoryMatchIndex:
@@ -604,6 +627,10 @@ class MemoryStore:
     @property
     def reconcile(self) -> MemoryReconcileState:
         return self._reconcile
+
+    @property
+    def mappings(self) -> MemoryMappings:
+        return self._mappings
 
     @property
     def records(self) -> MemorySyncRecords:
@@ -651,5 +678,6 @@ class MemoryStore:
                 self._tables.oauth_states,
                 self._tables.webhook_events,
                 self._tables.reconcile,
+                self._tables.mappings,
             ):
                 other.clear()

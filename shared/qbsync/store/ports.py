@@ -366,6 +366,26 @@ class ReconcileStateRepository(Protocol):
     def put(self, tenant_id: str, target: str, state: dict[str, Any]) -> None: ...
 
 
+@dataclass(frozen=True)
+class MappingSet:
+    """One kind of a tenant's mappings (FEATURES M1-M5): source key → ``{"name": QuickBooks name, "type"?: ...}``."""
+
+    kind: str
+    entries: dict[str, dict[str, str]]
+    updated_at: str
+
+
+class MappingRepository(Protocol):
+    """A tenant's mappings, one item per kind; a ``put`` replaces the whole kind."""
+
+    def get(self, tenant_id: str, kind: str) -> MappingSet | None: ...
+
+    def get_all(self, tenant_id: str) -> dict[str, MappingSet]:
+        """Every kind the tenant has set (one query)."""
+
+    def put(self, tenant_id: str, mappings: MappingSet) -> None: ...
+
+
 class TicketRepository(Protocol):
     def create(self, ticket: Ticket) -> None: ...
 
@@ -455,3 +475,6 @@ class Store(Protocol):
 
     @property
     def reconcile(self) -> ReconcileStateRepository: ...
+
+    @property
+    def mappings(self) -> MappingRepository: ...
