@@ -103,6 +103,11 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/invoices/{record_id}"): Case("/v1/invoices/{a.invoice}", "not_found"),
     ("GET", "/v1/payments/{record_id}"): Case("/v1/payments/{a.payment}", "not_found"),
     ("GET", "/v1/transfers"): Case("/v1/transfers?id={a.invoice}", "own", status=200),
+    ("GET", "/v1/mappings"): Case("/v1/mappings", "own", status=200),
+    ("GET", "/v1/mappings/{kind}"): Case("/v1/mappings/billing_codes", "own", status=200),
+    ("PUT", "/v1/mappings/{kind}"): Case(
+        "/v1/mappings/billing_codes", "own", {"entries": {"ALPHA-CODE": {"name": "Beta Income"}}}, 200
+    ),
     ("GET", "/v1/match-issues"): Case("/v1/match-issues", "own", status=200),
     ("POST", "/v1/match-issues/{issue_id}/resolve"): Case(
         "/v1/match-issues/{a.issue_id}/resolve", "not_found", {"quickbooks_id": "{a.issue_candidate}"}
@@ -224,6 +229,12 @@ def build_alpha(world: World) -> Alpha:
     world.services.jobs.enqueue(
         a.tenant_id, connector["connector_id"], "customer_add", Customer(name="Alpha Queued Desktop Customer")
     )
+    world.ok(
+        "PUT",
+        "/v1/mappings/billing_codes",
+        key=a.api_key,
+        json_body={"entries": {"ALPHA-CODE": {"name": "Alpha Secret Income"}}},
+    )
     sync = world.ok("POST", "/v1/sync", key=a.api_key, json_body={"kinds": ["customers"]})
     world.drain()
     transfers = world.ok("GET", "/v1/transfers", key=a.api_key)["items"]
@@ -246,6 +257,7 @@ def build_alpha(world: World) -> Alpha:
         "Alpha back office",
         "alpha-backoffice",
         "Alpha Queued Desktop Customer",
+        "Alpha Secret Income",
         connector["connector_id"],
         sync["sync_id"],
         *(t["transfer_id"] for t in transfers),
@@ -305,6 +317,7 @@ def alpha_state(scene: Scene) -> dict[str, Any]:
             f"/v1/organizations/{a.organization_id}/connector",
             "/v1/qbo/connection",
             "/v1/match-issues",
+            "/v1/mappings",
             "/v1/transfers",
             f"/v1/sync/{a.sync_id}",
             *(f"/v1/{kind}/{getattr(a, kind[:-1])}" for kind in ("customers", "items", "invoices", "payments")),
