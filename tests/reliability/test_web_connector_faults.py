@@ -226,3 +226,46 @@ def test_a_corrupted_qbxml_response_marks_nothing_done_wrongly_and_the_next_run_
 def _connector_id(world: World, tenant: Tenant) -> str:
     [connector] = world.ok("GET", "/v1/connectors", key=tenant.api_key)["items"]
     return str(connector["connector_id"])
+
+
+@pytest.mark.parametrize("sent_first", [False, True], ids=["changed while queued", "changed while in flight"])
+def test_a_record_changed_while_its_add_waits_for_the_web_connector_is_updated_not_added_twice(
+    world: World, desk: Tenant, sent_first: bool
+) -> None:
+    """A customer and an invoice change after their Add jobs were queued (or already sent, the answer not yet
+    back): the new content waits for the Add, then goes as a Mod of what it created. The company file ends with
+    one customer and one invoice per record, carrying the new content (was: a second invoice, and the customer
+    blocked by QuickBooks' 3100 duplicate name)."""
+    company = FakeCompany()
+    first_run(world, company)  # the lists are read; the first writes are queued now
+    settle(world, desk, company)
+    customer = {**CUSTOMERS[0], "id": "c-new", "name": "Changing Customer", "email": "changing@example.com"}
+    invoice = {**INVOICES[0], "id": "inv-new", "customer_id": "c0", "doc_number": "W-NEW"}
+    world.ok("POST", "/v1/customers", key=desk.api_key, json_body={**customer, "phone": "555-0001"})
+    world.ok("POST", "/v1/invoices", key=desk.api_key, json_body=invoice)
+    world.drain(redeliver=True)
+    ticket = ""
+    if sent_first:  # the Add jobs are in QuickBooks' hands when the change arrives
+        ticket, _ = authenticate(world)
+        request = send(world, ticket, company)
+        assert "Changing Customer" in request and "W-NEW" in request
+        response = company.process(request)
+    world.ok("POST", "/v1/customers", key=desk.api_key, json_body={**customer, "phone": "555-0002"})
+    world.ok("POST", "/v1/invoices", key=desk.api_key, json_body={**invoice, "memo": "second version"})
+    world.drain(redeliver=True)
+    if sent_first:
+        world.soap_result("receiveResponseXML", {"ticket": ticket, "response": response, "hresult": None,
+                                                 "message": None})  # fmt: skip
+        world.soap_result("closeConnection", {"ticket": ticket})
+    for _ in range(6):
+        world.drain(redeliver=True)
+        views = [world.ok("GET", path, key=desk.api_key) for path in ("/v1/customers/c-new", "/v1/invoices/inv-new")]
+        if all(v["state"] == "synced" for v in views):
+            break
+        world.web_connector(USER, PASSWORD, company)
+    assert [v["state"] for v in views] == ["synced", "synced"], views
+    changing = [c for c in company.customers() if c.name == "Changing Customer"]
+    assert len(changing) == 1 and changing[0].field_text("Phone") == "555-0002"
+    new_invoices = [i for i in company.invoices() if i.ref_number == "W-NEW"]
+    assert len(new_invoices) == 1 and new_invoices[0].memo == "second version"
+    assert views[0]["quickbooks_id"] == changing[0].list_id and views[1]["quickbooks_id"] == new_invoices[0].txn_id
