@@ -98,6 +98,40 @@ ROUTES: dict[tuple[str, str], Case] = {
         },
         202,
     ),
+    ("POST", "/v1/timesheets"): Case(
+        "/v1/timesheets",
+        "own",
+        {"id": "{a.timesheet}", "date": "2026-11-02", "resource_id": "R-B", "service_item_id": "b-item", "duration": 1},
+        202,
+    ),
+    ("POST", "/v1/expense-reports"): Case(
+        "/v1/expense-reports",
+        "own",
+        {
+            "id": "{a.expense_report}",
+            "date": "2026-11-02",
+            "resource_id": "R-B",
+            "lines": [{"category": "travel", "amount": "1.00"}],
+        },
+        202,
+    ),
+    ("POST", "/v1/purchase-orders"): Case(
+        "/v1/purchase-orders",
+        "own",
+        {
+            "id": "{a.purchase_order}",
+            "date": "2026-11-02",
+            "vendor": "Beta Parts",
+            "lines": [{"item_id": "b-item", "quantity": "1", "rate": "1.00"}],
+        },
+        202,
+    ),
+    ("GET", "/v1/timesheets/{record_id}"): Case("/v1/timesheets/{a.timesheet}", "not_found"),
+    ("GET", "/v1/expense-reports/{record_id}"): Case("/v1/expense-reports/{a.expense_report}", "not_found"),
+    ("GET", "/v1/purchase-orders/{record_id}"): Case("/v1/purchase-orders/{a.purchase_order}", "not_found"),
+    ("GET", "/v1/inventory"): Case("/v1/inventory", "own", status=200),
+    ("GET", "/v1/inventory/{item_id}"): Case("/v1/inventory/{a.item}", "not_found"),
+    ("GET", "/v1/invoices"): Case("/v1/invoices", "own", status=200),
     ("GET", "/v1/customers/{record_id}"): Case("/v1/customers/{a.customer}", "not_found"),
     ("GET", "/v1/items/{record_id}"): Case("/v1/items/{a.item}", "not_found"),
     ("GET", "/v1/invoices/{record_id}"): Case("/v1/invoices/{a.invoice}", "not_found"),
@@ -135,6 +169,9 @@ class Alpha:
     item2: str
     invoice2: str
     payment2: str
+    timesheet: str
+    expense_report: str
+    purchase_order: str
     issue_id: str
     issue_candidate: str
     sync_id: str
@@ -208,6 +245,42 @@ def build_alpha(world: World) -> Alpha:
             for n, amount in ((1, "370.35"), (2, "100.00"))
         ],
     )
+    world.ok(
+        "POST",
+        "/v1/timesheets",
+        key=a.api_key,
+        json_body={
+            "id": "alpha-ts-1",
+            "date": "2026-11-02",
+            "resource_id": "alpha-res-1",
+            "service_item_id": "alpha-item-1",
+            "duration": "2.5",
+            "notes": "alpha confidential memo",
+        },
+    )
+    world.ok(
+        "POST",
+        "/v1/expense-reports",
+        key=a.api_key,
+        json_body={
+            "id": "alpha-exp-1",
+            "date": "2026-11-02",
+            "resource_id": "alpha-res-1",
+            "lines": [{"category": "alpha-travel", "amount": "370.35"}],
+        },
+    )
+    world.ok(
+        "POST",
+        "/v1/purchase-orders",
+        key=a.api_key,
+        json_body={
+            "id": "alpha-po-1",
+            "date": "2026-11-02",
+            "vendor": "Alpha Twin",
+            "memo": "alpha confidential memo",
+            "lines": [{"item_id": "alpha-item-1", "quantity": "3", "rate": "123.45"}],
+        },
+    )
     world.drain()
     issues = world.ok("GET", "/v1/match-issues", key=a.api_key)["items"]
     assert [i["id"] for i in issues] == ["customers:alpha-cust-2"], issues
@@ -276,6 +349,9 @@ def build_alpha(world: World) -> Alpha:
         item2="alpha-item-2",
         invoice2="alpha-inv-2",
         payment2="alpha-pay-2",
+        timesheet="alpha-ts-1",
+        expense_report="alpha-exp-1",
+        purchase_order="alpha-po-1",
         issue_id="customers:alpha-cust-2",
         issue_candidate=str(issues[0]["candidates"][0]["quickbooks_id"]),
         sync_id=sync["sync_id"],
