@@ -16,6 +16,8 @@ parameter, else ``emu.authorize_realm``, else the first company, else a new one)
 Choices worth knowing (see the modules for details):
 
 * every refresh rotates the refresh token; the old one is dead at once (``emu.refresh_grace_seconds`` relaxes it);
+* ``faults.fail_next = [429, 503]`` answers the next API calls with those statuses before doing anything;
+  ``expire_access_tokens_now()`` ages every issued access token out at once (an hour passing mid-batch);
 * ``requestid`` replays (per realm) return the stored success byte-for-byte; faults are not remembered unless
   ``faults.replay_errors``; a replay does not consume ``fail_after_commit_5xx``;
 * limits are off until ``set_limits()``; 429 bodies are XML unless ``faults.throttle_xml = False``;

@@ -144,6 +144,16 @@ class QboEmulator:
         with self._lock:
             self.limits = Limits(per_minute, per_second, batch_per_minute, concurrent)
 
+    def expire_access_tokens_now(self) -> int:
+        """Every access token issued so far expires now (as an hour passing would); new ones are good. Returns
+        how many were live."""
+        with self._lock:
+            now = self.clock()
+            live = [grant for grant in self.tokens.access.values() if grant.expires_at > now]
+            for grant in live:
+                grant.expires_at = now
+            return len(live)
+
     def issue_tokens(self, realm_id: str) -> dict[str, Any]:
         """Tokens for ``realm_id`` without the browser dance (a fresh connection)."""
         with self._lock:
@@ -427,6 +437,15 @@ class QboEmulator:
                     company.request_log.append({**log, "status": fault.status, "code": fault.code})
             return self._fault_response(request, fault)
         is_batch = bool(rest) and rest[0].lower() == "batch"
+        with self._lock:
+            injected = self.faults.fail_next.pop(0) if self.faults.fail_next else None
+            if injected is not None:
+                company.counts["injected_faults"] += 1
+                company.request_log.append({**log, "status": injected, "code": "injected"})
+        if injected is not None:
+            return self._fault_response(
+                request, errors.throttled() if injected == 429 else errors.system_failure(injected)
+            )
         with self._lock:
             company.counts["requests"] += 1
             admitted = company.rate.admit(self.clock(), self.limits, is_batch=is_batch)

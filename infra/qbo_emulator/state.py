@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infra.qbo_emulator.errors import iso_time
@@ -46,6 +46,9 @@ class Faults:
 
     #: the next N writes (create/update/delete/batch) commit, then answer 500 and 503 alternately.
     fail_after_commit_5xx: int = 0
+    #: the next API requests (any v3 call, authenticated), one status each, are answered with that status
+    #: (429: Intuit's throttle fault; 5xx: a system failure) before anything is read or written.
+    fail_next: list[int] = field(default_factory=list)
     #: sleep this long before handling every request.
     latency_seconds: float = 0.0
     #: every access token answers 401/3200 until cleared.

@@ -14,7 +14,7 @@ from pydantic import Field, StringConstraints
 from qbsync.clock import Clock, SystemClock, iso
 from qbsync.errors import ConcurrentModification, Conflict, NotFound
 from qbsync.models import DisplayName, StrictModel, validate_model
-from qbsync.security import hash_secret, new_id, verify_secret
+from qbsync.security import dummy_hash, hash_secret, new_id, verify_secret
 from qbsync.store.ports import Connector, ConnectorRepository, Job, Store, Tenant
 from qbsync.tenancy import settings_of
 
@@ -36,8 +36,6 @@ Username = Annotated[str, StringConstraints(min_length=3, max_length=64, pattern
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128, strip_whitespace=False)]
 MAX_CONVERSATIONS = 10
 _RETRIES = 8
-# A real scrypt hash verified when the username is unknown, so unknown and known users take the same time.
-_DUMMY_HASH = hash_secret("qbsync-dummy-password")
 
 
 class ConnectorCreate(StrictModel):
@@ -285,8 +283,11 @@ class ConnectorService:
         """Check a Web Connector login. Every refusal is recorded on the connector so the grid can show it."""
         connector = self.repo.find_by_username(username)
         if connector is None:
-            verify_secret(password, _DUMMY_HASH)
+            verify_secret(password, dummy_hash())
             return Login(None, None, "unknown_user")
+        # Verified before any other check, so every refusal costs the same scrypt: the answer time tells a
+        # guesser nothing about whether the connector is locked, disabled or its tenant inactive.
+        valid = verify_secret(password, connector.password_hash)
         tenant = self.store.tenants.get(connector.tenant_id)
         if tenant is None or not tenant.is_active:
             return self._refuse(connector, tenant, "tenant_inactive")
@@ -294,7 +295,7 @@ class ConnectorService:
             return self._refuse(connector, tenant, "disabled")
         if connector.locked:
             return self._refuse(connector, tenant, "locked")
-        if not verify_secret(password, connector.password_hash):
+        if not valid:
             lockout_after = settings_of(tenant).connector_lockout_attempts
             now = iso(self.clock.now())
 

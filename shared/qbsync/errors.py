@@ -77,6 +77,12 @@ class UnsupportedMediaType(QbsyncError):
     code, status, title = "unsupported_media_type", 415, "Unsupported media type"
 
 
+class ServiceBusy(QbsyncError):
+    """An AWS service qbsync depends on throttled it beyond the SDK's retries: nothing was lost, retry shortly."""
+
+    code, status, title = "service_busy", 503, "Service busy"
+
+
 class NotConfigured(QbsyncError):
     code, status, title = "not_configured", 503, "Service not configured"
 

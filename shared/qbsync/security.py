@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -32,6 +33,13 @@ def verify_secret(secret: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+@functools.lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """A stored-form hash of nothing anyone knows: verified when there is no real hash to check (an unknown user
+    or key id), so the refusal costs the same scrypt as a wrong secret. Built on first use, not at import."""
+    return hash_secret("qbsync-dummy-secret-" + secrets.token_hex(8))
 
 
 def constant_time_equals(a: str, b: str) -> bool:

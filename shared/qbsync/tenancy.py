@@ -12,7 +12,14 @@ from qbsync import aws
 from qbsync.clock import Clock, SystemClock, iso
 from qbsync.errors import NotConfigured, NotFound, TenantInactive, Unauthorized
 from qbsync.models import TenantAdminPatch, TenantSettings, merge_patch, validate_model
-from qbsync.security import constant_time_equals, fingerprint, hash_secret, new_secret, verify_secret
+from qbsync.security import (
+    constant_time_equals,
+    dummy_hash,
+    fingerprint,
+    hash_secret,
+    new_secret,
+    verify_secret,
+)
 from qbsync.settings import Settings
 from qbsync.store.ports import ApiKey, Page, Tenant, TenantRepository
 
@@ -98,7 +105,9 @@ class TenantService:
         if tenant_id is None:
             parsed = parse_api_key(api_key)
             record = self.tenants.get_api_key(parsed[0]) if parsed else None
-            if parsed is None or record is None or record.revoked or not verify_secret(parsed[1], record.secret_hash):
+            # An unknown key id costs the same scrypt as a wrong secret: timing does not tell which ids exist.
+            valid = parsed is not None and verify_secret(parsed[1], record.secret_hash if record else dummy_hash())
+            if parsed is None or record is None or record.revoked or not valid:
                 raise Unauthorized("The API key is not valid.")
             tenant_id = record.tenant_id
             self._verified.put(digest, tenant_id)

@@ -127,3 +127,25 @@ def test_request_log_records_calls(api: Api) -> None:
     assert [(e["method"], e["status"]) for e in log] == [("POST", 200), ("GET", 200)]
     assert log[0]["requestid"] == "log-1" and log[0]["minorversion"] == "75"
     assert log[0]["entity"] == "Customer"
+
+
+def test_fail_next_answers_the_next_calls_with_those_statuses_and_does_nothing(api: Api) -> None:
+    api.emu.faults.fail_next = [429, 503, 500]
+    statuses = [api.post("customer", {"DisplayName": f"Try {n}"}).status_code for n in range(4)]
+    assert statuses == [429, 503, 500, 200]
+    company = api.emu.company(api.realm)
+    assert [c["DisplayName"] for c in company.entities["Customer"].values() if c["DisplayName"].startswith("Try")] == [
+        "Try 3"
+    ]
+    assert company.counts["injected_faults"] == 3 and not api.emu.faults.fail_next
+
+
+def test_expire_access_tokens_now_ages_out_issued_tokens_only(emu: QboEmulator) -> None:
+    realm = emu.add_company()
+    old = Api(emu, realm, emu.issue_tokens(realm)["access_token"])
+    assert old.get(f"companyinfo/{realm}").status_code == 200
+    assert emu.expire_access_tokens_now() >= 1
+    expired = old.get(f"companyinfo/{realm}")
+    assert expired.status_code == 401 and "expired" in expired.text.lower()
+    fresh = Api(emu, realm, emu.issue_tokens(realm)["access_token"])
+    assert fresh.get(f"companyinfo/{realm}").status_code == 200

@@ -667,9 +667,14 @@ def test_qbd_customer_tax_codes() -> None:
 
 
 def test_qbd_customer_names_are_latin1_safe_and_limited(xsd: None) -> None:
-    c = customer(name="Zoë Łódź — Café “Noël” ☕", company_name="Ørsted ApS")
+    c = customer(name="Zoë Łódź — Café “Noël”", company_name="Ørsted ApS ☕")
     record = qbd_customer(c, settings(), creating=True)
-    assert record.name == 'Zoë Lódz - Café "Noël" ?'  # ó, ë, é are Latin-1; Ł → L, ź → z
+    assert record.name == 'Zoë Lódz - Café "Noël"'  # ó, ë, é are Latin-1; Ł → L, ź → z
+    assert record.company_name == "Ørsted ApS ?"  # free text keeps the rule: what has no Latin-1 form is '?'
+    for name in ("Zoë ☕", "東京 Trading", "Ωμέγα"):  # a name is an identity: never rewritten to '?'
+        with pytest.raises(MappingError) as lost:
+            qbd_customer(customer(name=name), settings(), creating=True)
+        assert lost.value.field == "name" and "ISO-8859-1" in lost.value.message
     assert record.name is not None
     record.name.encode("iso-8859-1")
     assert_valid(build_customer_add("c1", record))

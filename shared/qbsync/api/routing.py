@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
 from chalice.app import Chalice, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -30,12 +31,16 @@ from qbsync.api.http import (
     problem_response,
 )
 from qbsync.api.services import Services, get_services
-from qbsync.errors import QbsyncError, ValidationFailed
+from qbsync.errors import QbsyncError, ServiceBusy, ValidationFailed
 from qbsync.models import Problem, validate_model
 from qbsync.observability import get_logger, get_metrics
 from qbsync.store.ports import Tenant
 
 Auth = Literal["none", "admin", "tenant"]
+# What AWS answers when a request rate is over the limit, once botocore's own retries are spent.
+AWS_THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "Throttling"}
+)
 BodyKind = Literal["none", "model", "object", "json", "raw"]
 View = Callable[..., Any]
 
@@ -174,6 +179,15 @@ class RestApi:
             log = logger.error if error.status >= 500 else logger.info
             log("request refused", extra={"code": error.code, "status": error.status})
             response = problem_response(error, request_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in AWS_THROTTLING_CODES:
+                logger.exception("unhandled error")
+                response = problem_response(QbsyncError("An internal error occurred."), request_id)
+            else:
+                logger.warning("aws throttled", extra={"operation": exc.operation_name})
+                busy = ServiceBusy("qbsync's storage is busy; nothing was lost. Retry the same request shortly.")
+                response = problem_response(busy, request_id)
+                response.headers["Retry-After"] = "2"
         except Exception:
             logger.exception("unhandled error")
             response = problem_response(QbsyncError("An internal error occurred."), request_id)

@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from pydantic import Field
@@ -23,8 +23,10 @@ from qbsync.errors import BadRequest, ConcurrentModification, Conflict
 from qbsync.events import EventPublisher
 from qbsync.models import StrictModel
 from qbsync.observability import get_logger
+from qbsync.qbo.client import TokenSource
+from qbsync.qbo.errors import AuthenticationFailed, Forbidden
 from qbsync.qbo.oauth import InvalidGrant, OAuthFailed, OAuthProvider
-from qbsync.qbo.tokens import NotConnected, TenantTokens, TokenManager, iso_now
+from qbsync.qbo.tokens import NotConnected, TokenManager, iso_now
 from qbsync.queue import TransferQueue
 from qbsync.store.ports import QboConnection, Store, Tenant
 from qbsync.transfers import MessageMeta, TransferMessage
@@ -35,8 +37,22 @@ _REALM = re.compile(r"^[0-9]{1,32}$")
 
 
 class CompanyReader(Protocol):
-    def __call__(self, realm_id: str, tokens: TenantTokens) -> dict[str, Any]:
+    def __call__(self, realm_id: str, tokens: TokenSource) -> dict[str, Any]:
         """The CompanyInfo object of the realm (``CompanyName``, ``Country``…)."""
+
+
+@dataclass(frozen=True)
+class _FreshTokens:
+    """The access token just received from the code exchange, before anything is stored (no refresh: a 401
+    with a token seconds old means Intuit did not authorize this company)."""
+
+    token: str
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refreshed_after_401(self) -> str:
+        return self.token
 
 
 class QboConnectionView(StrictModel):
@@ -109,6 +125,13 @@ class QboConnectionService:
             tokens = client.exchange_code(code, realm_id)
         except InvalidGrant:
             raise BadRequest("Intuit refused the authorization code; start again from Connect to QuickBooks.") from None
+        try:  # the realmId comes from the browser: only store tokens for the company they actually open
+            company = self.company_reader(realm_id, _FreshTokens(tokens.access_token))
+        except (AuthenticationFailed, Forbidden):
+            raise BadRequest(
+                f"Intuit did not authorize QuickBooks company {realm_id} with this sign-in; start again from Connect "
+                "to QuickBooks."
+            ) from None
         now = iso_now(self.epoch())
         sealed = self.tokens.seal(tenant_id, realm_id, tokens)
         fields: dict[str, Any] = {
@@ -136,7 +159,6 @@ class QboConnectionService:
                 )
             connection = self.store.qbo.save(replace(existing, tokens_version=existing.tokens_version + 1, **fields))
         self.tokens.forget(tenant_id)
-        company = self.company_reader(realm_id, self.tokens.token_source(tenant_id))
         connection = self._update(tenant_id, lambda c: replace(c, company_name=str(company.get("CompanyName") or "")))
         self.queue.send(
             TransferMessage(

@@ -210,10 +210,15 @@ class WebConnectorSession:
             return -101
         try:
             results = {r.request_id: r for r in parse_response(response)}
+            if jobs and not any(job.request_id in results for job in jobs):
+                raise QbxmlParseError("it answers none of the requests sent")
         except QbxmlParseError as exc:
+            # QuickBooks ran the set (it answered); the answer was damaged on the way. Re-sending the requests as
+            # new would write them twice: the set stays "sent", so the next sendRequestXML recovers it by its
+            # message-set id (QuickBooks replays its stored response) — a bounded number of times.
             unreadable = f"Unreadable response from QuickBooks: {exc.detail}"
             for job in jobs:
-                self._retry_or_fail(job, "The response from QuickBooks could not be read.")
+                self._lost_or_fail(job, "The response from QuickBooks could not be read.")
             self._update_ticket(session, lambda t: replace(t, in_flight=None, last_error=unreadable))
             return -102
         sent: dict[str, int] = {}
@@ -271,8 +276,8 @@ class WebConnectorSession:
 
     def get_last_error(self, ticket: str) -> str:
         session = self.store.tickets.get(ticket_hash(ticket)) if ticket else None
-        if session is None or session.expires_at <= int(self.epoch()):
-            return UNKNOWN_TICKET
+        if session is None or session.state == "closed" or session.expires_at <= int(self.epoch()):
+            return UNKNOWN_TICKET  # a closed conversation's ticket is dead: it answers nothing about it
         return session.last_error or ""
 
     def close_connection(self, ticket: str) -> str:
@@ -537,6 +542,14 @@ class WebConnectorSession:
             )
         )
         return status
+
+    def _lost_or_fail(self, job: Job, reason: str) -> str:
+        """A job whose answer was lost: kept "sent" (with its message set) for recovery, until the attempts run out."""
+        attempts = job.attempts + 1
+        if attempts < self.limits.retry_attempts:
+            self._save_job(replace(job, attempts=attempts, updated_at=iso(self.clock.now())))
+            return "sent"
+        return self._retry_or_fail(replace(job, attempts=attempts - 1), reason)
 
     def _save_job(self, job: Job) -> Job:
         saved = self.store.jobs.save(job)

@@ -22,7 +22,9 @@ from qbsync.errors import AlreadyExists, ConcurrentModification, FieldError, Not
 from qbsync.models import StrictModel, field_errors
 from qbsync.queue import Outgoing, TransferQueue
 from qbsync.store.ports import Page, Store, SyncRecord, SyncState, Tenant, TransferRecord
+from qbsync.sync.mapping import MappingError, qbd_preflight
 from qbsync.sync.records import RECORD_MODELS, SourceRecord
+from qbsync.tenancy import settings_of
 from qbsync.transfers import TransferMessage
 
 MAX_RECORDS_PER_POST = 500
@@ -128,8 +130,9 @@ class IngestService:
         record (the only per-record call), then batched history writes and batched queue sends."""
         records = validate_records(kind, body)
         tenant_id = tenant.tenant_id
-        existing = self.store.records.get_many(tenant_id, kind, [r.id for r in records])
         targets: dict[str | None, str | None] = {}  # organization → target, worked out once per request
+        self._preflight(tenant, kind, records, targets, listed=isinstance(body, list))
+        existing = self.store.records.get_many(tenant_id, kind, [r.id for r in records])
         now = iso(self.clock.now())
         answers: list[Accepted] = []
         logs: list[TransferRecord] = []
@@ -139,6 +142,10 @@ class IngestService:
             digest = content_hash(payload)
             current = existing.get(record.id)
             if current is not None and current.content_hash == digest and current.state != "failed":
+                if current.state == "pending" and current.target:
+                    # Stored but maybe never queued (the send failed and the client retries): send it again under
+                    # the same deduplication id. SQS drops it if the first went; the worker skips finished work.
+                    outgoing.append(self.message(current))
                 answers.append(Accepted(id=record.id, transfer_id=current.transfer_id, status="unchanged"))
                 continue
             organization = payload.get("organization_id")
@@ -158,6 +165,34 @@ class IngestService:
         self.store.records.log_many(logs)
         self.queue.send_many(outgoing)
         return AcceptedList(transfers=answers)
+
+    def _preflight(
+        self,
+        tenant: Tenant,
+        kind: str,
+        records: list[SourceRecord],
+        targets: dict[str | None, str | None],
+        *,
+        listed: bool,
+    ) -> None:
+        """Refuse, before anything is stored, what the target QuickBooks Desktop would refuse in the records
+        themselves (a 60-character customer name, a name in Cyrillic): 422 naming each record and field."""
+        errors: list[FieldError] = []
+        settings = None
+        for index, record in enumerate(records):
+            organization = getattr(record, "organization_id", None)
+            if organization not in targets:
+                targets[organization] = self.router.target(tenant.tenant_id, organization)
+            if not (targets[organization] or "").startswith("qbd:"):
+                continue
+            settings = settings or settings_of(tenant)
+            try:
+                qbd_preflight(kind, record, settings)
+            except MappingError as exc:
+                field = f"{index}.{exc.field}" if listed else exc.field
+                errors.append(FieldError(field, f"{exc.message} (the record goes to QuickBooks Desktop)"))
+        if errors:
+            raise ValidationFailed(errors)
 
     def _store(
         self,
@@ -245,6 +280,8 @@ class IngestService:
             now = iso(self.clock.now())
             existing = self.store.records.get(tenant_id, kind, record.id)
             if existing is not None and existing.content_hash == digest and existing.state != "failed":
+                if existing.state == "pending" and existing.target:
+                    self.enqueue(existing)  # as in accept(): it may never have reached the queue
                 return Accepted(id=record.id, transfer_id=existing.transfer_id, status="unchanged")
             try:
                 target = self.router.target(tenant_id, payload.get("organization_id"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,7 +33,7 @@ from qbsync.qbo.jsonbody import dumps
 from qbsync.qbxml.errors import QbxmlFieldError
 from qbsync.qbxml.records import Address as QbdAddress
 from qbsync.qbxml.records import AppliedTo, Customer, Invoice, InvoiceLine, Item, ReceivePayment, Ref
-from qbsync.qbxml.text import latin1_safe, text_field
+from qbsync.qbxml.text import REPLACEMENT, latin1_safe, text_field
 from qbsync.sync.records import Address, SourceCustomer, SourceInvoice, SourceItem, SourcePayment
 
 
@@ -664,7 +665,29 @@ def _qbd_text(field: str, value: str, limit: int | None, *, multiline: bool = Fa
         raise MappingError(field, message, limit=exc.limit) from None
 
 
+def unrepresentable(value: str) -> list[str]:
+    """The characters of ``value`` the Latin-1 rule can only turn into ``?`` (nothing close in ISO-8859-1)."""
+    return [
+        ch
+        for ch in dict.fromkeys(unicodedata.normalize("NFC", value))
+        if ch != REPLACEMENT and latin1_safe(ch).text == REPLACEMENT
+    ]
+
+
+def _qbd_identity(field: str, value: str | None) -> None:
+    """A name or SKU is how a Desktop list entry is found again (matching, sub-lists): a character that would
+    become ``?`` could make two names one, so it is refused instead of rewritten (free text keeps the rule)."""
+    lost = unrepresentable(value or "")
+    if lost:
+        raise MappingError(
+            field,
+            f"has characters QuickBooks Desktop cannot store (ISO-8859-1 only): {''.join(lost[:10])!r}; "
+            "they would become '?'",
+        )
+
+
 def _qbd_name(field: str, value: str, limit: int) -> str:
+    _qbd_identity(field, value)
     text = _qbd_text(field, value, limit)
     if ":" in text:
         raise MappingError(field, "QuickBooks Desktop names may not contain ':' (it separates sub-list levels)")
@@ -740,6 +763,8 @@ def qbd_customer(c: SourceCustomer, s: TenantSettings, *, creating: bool) -> Cus
 
 def qbd_item_name(i: SourceItem, s: TenantSettings) -> str:
     """The S6 name (≤31 characters after the Latin-1 rule; shortening rule in :func:`render_item_name`)."""
+    _qbd_identity("name", i.name)
+    _qbd_identity("sku", i.sku)
     return render_item_name(s.item_name_template, i, limit=QBD_ITEM_NAME_LIMIT, clean=lambda t: latin1_safe(t).text)
 
 
@@ -899,3 +924,20 @@ def qbd_payment(
         memo=_qbd_text("memo", p.memo, 4095, multiline=True) if p.memo else None,
         applied_to=applied,
     )
+
+
+def qbd_preflight(kind: str, record: Any, s: TenantSettings) -> None:
+    """What QuickBooks Desktop would refuse in the record itself (names and their limits, characters a name
+    cannot hold, reference numbers), checked when the record is posted for a Desktop connector, so it is refused
+    at once instead of failing later. References and the tenant's configuration are checked at sync time."""
+    try:
+        if kind == "customers":
+            qbd_customer(record, s, creating=True)
+        elif kind == "items":
+            qbd_item_name(record, s)
+        elif kind == "invoices" and record.doc_number:
+            _qbd_text("doc_number", record.doc_number, QBD_REF_NUMBER_LIMIT)
+        elif kind == "payments" and record.reference:
+            _qbd_text("reference", record.reference, 20)
+    except MappingConfigurationError:
+        return  # a settings problem, not the record's: reported when the record syncs

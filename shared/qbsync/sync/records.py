@@ -21,6 +21,7 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100), Afte
 Memo = Annotated[str, StringConstraints(max_length=4000)]
 # Amounts and dates arrive as JSON strings or numbers: these (only) accept them, exactly, without float rounding.
 Money = Annotated[Decimal, Field(max_digits=15, decimal_places=2, strict=False)]
+MAX_AMOUNT = Decimal(10) ** 13  # what Money holds (15 digits, 2 of them decimals)
 Rate = Annotated[Decimal, Field(max_digits=18, decimal_places=5, strict=False)]
 Quantity = Annotated[Decimal, Field(max_digits=18, decimal_places=5, strict=False)]
 Day = Annotated[dt.date, Field(strict=False)]
@@ -84,7 +85,10 @@ class InvoiceLine(StrictRecord):
 
     @model_validator(mode="after")
     def _amount_matches(self) -> InvoiceLine:
-        computed = (self.quantity * self.rate).quantize(Decimal("0.01"))
+        product = self.quantity * self.rate
+        if abs(product) >= MAX_AMOUNT:
+            raise ValueError(f"quantity x rate is {product:.2f}; QuickBooks amounts stay below {MAX_AMOUNT:,}")
+        computed = product.quantize(Decimal("0.01"))
         if self.amount is not None and self.amount != computed:
             raise ValueError(f"amount {self.amount} is not quantity x rate ({computed})")
         return self
@@ -96,7 +100,7 @@ class InvoiceLine(StrictRecord):
 
 class Discount(StrictRecord):
     description: ShortText | None = None
-    amount: Money | None = None
+    amount: Annotated[Money, Field(gt=0)] | None = None
     percent: Annotated[Decimal, Field(gt=0, le=100, decimal_places=4, strict=False)] | None = None
 
     @model_validator(mode="after")
@@ -117,7 +121,9 @@ class SourceInvoice(SourceRecord):
     lines: list[InvoiceLine] = Field(min_length=1, max_length=500)
     discount: Discount | None = None
     tax_code: ShortText | None = Field(None, description="Transaction tax code overriding customer and default.")
-    tax_amount: Money | None = Field(None, description="Sales tax the source computed (checked, not recomputed).")
+    tax_amount: Annotated[Money, Field(ge=0)] | None = Field(
+        None, description="Sales tax the source computed (checked, not recomputed)."
+    )
     total: Money | None = Field(None, description="The source's total: checked before anything is sent.")
     organization_id: SourceId | None = None
 
@@ -140,6 +146,9 @@ class SourceInvoice(SourceRecord):
 
     @model_validator(mode="after")
     def _total_matches(self) -> SourceInvoice:
+        # Lines may be negative (a credit line on an invoice, as QuickBooks allows); the invoice may not.
+        if self.subtotal < 0:
+            raise ValueError(f"the lines add up to {self.subtotal}; an invoice cannot be negative (send a credit memo)")
         if self.total is not None and self.total != self.expected_total:
             raise ValueError(f"total {self.total} does not match lines - discount + tax ({self.expected_total})")
         if self.discount_amount > self.subtotal:

@@ -252,6 +252,15 @@ class SyncWorker:
             job = self.store.jobs.get(connector_id, record.job_seq)
             if job is not None and job.status in ("queued", "sent") and job.source_ref == _job_ref(record):
                 return {"skipped": "already queued"}  # redelivery: the job is waiting for the Web Connector
+        previous = self._previous_add(record, connector_id)
+        if previous is not None:
+            # An older content of this record is being added. A second add would make a second invoice (or a
+            # 3100 duplicate name): wait for it, then send this content as an update of what it created.
+            if previous.status in ("queued", "sent"):
+                return self._wait_for_previous(record, previous)
+            created = previous.result.get("list_id") or previous.result.get("txn_id")
+            if previous.status == "done" and created:
+                record = self._save_state(record, qb_id=str(created), qb_version=previous.result.get("edit_sequence"))
         try:
             if record.qb_id is not None:
                 if record.kind not in DESKTOP_UPDATES:
@@ -325,6 +334,42 @@ class SyncWorker:
             # Connector run then creates both, instead of the invoice waiting for the next run.
             self._release_dependents(saved)
         return {"queued_job": job.seq}
+
+    def _previous_add(self, record: SyncRecord, connector_id: str) -> Job | None:
+        """The add job of an older content of ``record`` whose outcome the record does not carry yet."""
+        if record.qb_id is not None or record.job_seq is None:
+            return None
+        job = self.store.jobs.get(connector_id, record.job_seq)
+        if job is None or not job.kind.endswith("_add") or job.source_ref == _job_ref(record):
+            return None
+        parsed = _parse_job_ref(job.source_ref or "")
+        if parsed is None or parsed[:2] != (record.kind, record.source_id):
+            return None
+        return job
+
+    def _wait_for_previous(self, record: SyncRecord, previous: Job) -> dict[str, Any]:
+        self._save_state(
+            record,
+            state="pending",
+            reason={
+                "code": "waiting_previous_version",
+                "message": "An earlier version of this record is on its way to QuickBooks Desktop; this one follows "
+                "as an update.",
+                "action": "none: it is sent automatically",
+            },
+        )
+        return {"waiting": f"job {previous.seq}"}
+
+    def _superseded_job_finished(self, job: Job, record: SyncRecord) -> None:
+        """A job for an older content finished while the newer content waited for it (``_wait_for_previous``):
+        link what it created and send the newer content (then an update); if it failed, the newer content goes on
+        its own."""
+        if record.job_seq != job.seq or record.state == "synced":
+            return
+        created = job.result.get("list_id") or job.result.get("txn_id")
+        if job.status == "done" and created and record.qb_id is None and job.kind.endswith("_add"):
+            record = self._save_state(record, qb_id=str(created), qb_version=job.result.get("edit_sequence"))
+        self.issues.requeue(record)
 
     def _wait_for_import(self, record: SyncRecord, connector_id: str) -> dict[str, Any]:
         saved = self._finish(
@@ -545,8 +590,11 @@ class SyncWorker:
             return  # a job queued by something other than the record sync
         kind, source_id, content = parsed
         record = self.store.records.get(job.tenant_id, kind, source_id)
-        if record is None or record.content_hash != content:
-            return  # superseded by newer content
+        if record is None:
+            return
+        if record.content_hash != content:  # superseded by newer content, which may be waiting for this job
+            self._superseded_job_finished(job, record)
+            return
         if record.job_seq is not None and record.job_seq != job.seq:
             return  # an older job of the same content (re-sent after a failure): the newer one decides
         # job_seq None: the job ran before the worker that queued it saved the record; the content hash says it
@@ -930,8 +978,19 @@ class SyncWorker:
         now = iso(datetime.now(UTC))
         current = record
         for _ in range(8):
-            if current.content_hash != record.content_hash:
-                return current  # superseded while we worked: the newer transfer decides
+            if current.content_hash != record.content_hash:  # superseded while we worked: the newer transfer decides
+                if not (state == "synced" and qb_id and current.qb_id is None and current.target == record.target):
+                    return current
+                # …but the older content did reach QuickBooks: keep the link, so the newer transfer updates that
+                # object instead of creating a second one.
+                try:
+                    return self.store.records.save(replace(current, qb_id=qb_id, qb_version=qb_version))
+                except ConcurrentModification:
+                    fresh = self.store.records.get(record.tenant_id, record.kind, record.source_id)
+                    if fresh is None:
+                        return record
+                    current = fresh
+                    continue
             changes: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
             if state == "synced":
                 changes.update(qb_id=qb_id, qb_version=qb_version, synced_hash=current.content_hash, synced_at=now)
