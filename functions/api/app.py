@@ -49,6 +49,7 @@ from qbsync.sync.ingest import (
     record_view,
 )
 from qbsync.sync.inventory import InventoryLevel, InventoryList
+from qbsync.sync.journal import ChargeView, PeriodList, PeriodView, PostQueued, PostRequest
 from qbsync.sync.records import (
     RECORD_MODELS,
     SourceCustomer,
@@ -59,6 +60,7 @@ from qbsync.sync.records import (
     SourcePurchaseOrder,
     SourceTimesheet,
 )
+from qbsync.sync.summarize import SourceCharge
 from qbsync.tenancy import settings_of
 
 app = Chalice(app_name="qbsync", configure_logs=False)  # Powertools owns the "qbsync" logger (JSON, redacted)
@@ -600,6 +602,69 @@ def list_invoices(ctx: ViewContext) -> presenters.InvoiceList:
 )
 def get_payment(ctx: ViewContext, record_id: str) -> presenters.PaymentView:
     return presenters.payment_view(ctx.services.ingest.get(ctx.tenant, "payments", record_id))
+
+
+# --- summarized journal entries (S1, T5) -----------------------------------------------------------------
+
+
+@api.route(
+    "/v1/charges",
+    "POST",
+    summary="Send charges to summarize into journal entries (one or a list; summarized mode)",
+    body="json",
+    schema=SourceCharge,
+    response=AcceptedList,
+    status=202,
+    tag="journal entries",
+)
+def post_charges(ctx: ViewContext) -> AcceptedList:
+    return ctx.services.journal.accept(ctx.tenant, ctx.body)
+
+
+@api.route(
+    "/v1/charges/{record_id}",
+    "GET",
+    summary="A charge's state: its period and the journal entry holding it",
+    response=ChargeView,
+    tag="journal entries",
+)
+def get_charge(ctx: ViewContext, record_id: str) -> ChargeView:
+    return ctx.services.journal.charge(ctx.tenant, record_id)
+
+
+@api.route(
+    "/v1/journal-entries",
+    "GET",
+    summary="Every period with its journal entry, adjusting entries, totals and state (newest first)",
+    response=PeriodList,
+    tag="journal entries",
+)
+def list_journal_entries(ctx: ViewContext) -> PeriodList:
+    return ctx.services.journal.periods(ctx.tenant)
+
+
+@api.route(
+    "/v1/journal-entries/{period}",
+    "GET",
+    summary="One period (YYYY-MM, YYYY-Www or YYYY-MM-DD): its entries, totals and state",
+    response=PeriodView,
+    tag="journal entries",
+)
+def get_journal_entry(ctx: ViewContext, period: str) -> PeriodView:
+    return ctx.services.journal.period(ctx.tenant, period)
+
+
+@api.route(
+    "/v1/journal-entries/post",
+    "POST",
+    summary="Post now: every closed period, or the named period even before it closes",
+    request=PostRequest,
+    response=PostQueued,
+    status=202,
+    tag="journal entries",
+)
+def post_journal_entries(ctx: ViewContext) -> PostQueued:
+    return ctx.services.journal.request_post(ctx.tenant, ctx.body.period)
 
 
 @api.route(

@@ -23,7 +23,12 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 LOCAL_ENV_FILE = Path(".qbsync") / "local-env.json"
 
 
-SCHEDULE_ALIASES = {"reconcile": "reconciler", "sweep": "job_sweeper", "refresh-tokens": "token_refresher"}
+SCHEDULE_ALIASES = {
+    "reconcile": "reconciler",
+    "sweep": "job_sweeper",
+    "refresh-tokens": "token_refresher",
+    "summarize": "summarizer",
+}
 
 
 class CliError(Exception):
@@ -238,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run-schedule",
-        help="run a scheduled handler once (reconciler|reconcile, token_refresher, job_sweeper|sweep)",
+        help="run a scheduled handler once "
+        "(reconciler|reconcile, token_refresher, job_sweeper|sweep, summarizer|summarize)",
     )
     run.add_argument("name")
 

@@ -72,6 +72,9 @@ class TenantSettings(StrictModel):
 
     mode: Literal["full", "summarized"] = Field("full", description="S1: Full Synchronization or Summarized JE.")
     summarized_period: Literal["daily", "weekly", "monthly"] = "monthly"
+    summarized_grace_hours: int = Field(
+        2, ge=0, le=168, description="S1: hours after a period's last day before its journal entry is posted."
+    )
     default_terms: QbName | None = Field(None, description="S2: terms used when the customer has none.")
     ar_account: QbName | None = None
     ap_account: QbName | None = None

@@ -168,6 +168,18 @@ def sweep_job(store: Store, settings: Settings) -> Job:
     return job
 
 
+def summarize_job(store: Store, settings: Settings) -> Job:
+    """Summarized journal entries (S1, T5): queue a run for every active tenant in summarized mode; the transfer
+    worker posts their closed periods, one QuickBooks company at a time (:mod:`qbsync.sync.journal`)."""
+
+    def job() -> dict[str, Any]:
+        from qbsync.api.services import Services
+
+        return Services.build(settings, store).journal.enqueue_all()
+
+    return job
+
+
 JobFactory = Callable[[Store, Settings], Job]
 
 # Schedule name (= the function folder under functions/) → its job. template.yaml declares the rates.
@@ -175,4 +187,5 @@ SCHEDULES: dict[str, JobFactory] = {
     "reconciler": reconcile_job,
     "token_refresher": token_refresh_job,
     "job_sweeper": sweep_job,
+    "summarizer": summarize_job,
 }

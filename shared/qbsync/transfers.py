@@ -82,6 +82,7 @@ def get_dispatcher() -> TransferDispatcher:
         from qbsync.api.services import get_services
         from qbsync.qbo.connection import INITIAL_IMPORT
         from qbsync.sync.desktop_match import IMPORT_READY
+        from qbsync.sync.journal import RUN_KIND
         from qbsync.sync.worker import JOB_FINISHED
 
         def initial_import(message: TransferMessage, meta: MessageMeta) -> dict[str, Any] | None:
@@ -116,6 +117,7 @@ def get_dispatcher() -> TransferDispatcher:
         dispatcher.register(IMPORT_READY, lambda message, meta: get_services().sync.import_ready(message, meta))
         dispatcher.register("reconcile.qbo", reconcile)  # queued by POST /qbo/webhooks
         dispatcher.register(JOB_FINISHED, lambda message, meta: get_services().sync.apply_job_outcome(message, meta))
+        dispatcher.register(RUN_KIND, lambda message, meta: get_services().journal.handle(message, meta))
         from qbsync.sync.records import RECORD_MODELS
 
         for kind in RECORD_MODELS:

@@ -137,6 +137,16 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/invoices/{record_id}"): Case("/v1/invoices/{a.invoice}", "not_found"),
     ("GET", "/v1/payments/{record_id}"): Case("/v1/payments/{a.payment}", "not_found"),
     ("GET", "/v1/transfers"): Case("/v1/transfers?id={a.invoice}", "own", status=200),
+    ("POST", "/v1/charges"): Case(
+        "/v1/charges",
+        "own",  # B is in full mode: refused about B's own settings
+        {"id": "{a.charge}", "date": "2026-10-05", "amount": "1.00", "billing_code": "ALPHA-POSTED"},
+        409,
+    ),
+    ("GET", "/v1/charges/{record_id}"): Case("/v1/charges/{a.charge}", "not_found"),
+    ("GET", "/v1/journal-entries"): Case("/v1/journal-entries", "own", status=200),
+    ("GET", "/v1/journal-entries/{period}"): Case("/v1/journal-entries/{a.period}", "not_found"),
+    ("POST", "/v1/journal-entries/post"): Case("/v1/journal-entries/post", "own", {"period": "{a.period}"}, 409),
     ("GET", "/v1/mappings"): Case("/v1/mappings", "own", status=200),
     ("GET", "/v1/mappings/{kind}"): Case("/v1/mappings/billing_codes", "own", status=200),
     ("PUT", "/v1/mappings/{kind}"): Case(
@@ -172,6 +182,8 @@ class Alpha:
     timesheet: str
     expense_report: str
     purchase_order: str
+    charge: str
+    period: str
     issue_id: str
     issue_candidate: str
     sync_id: str
@@ -308,6 +320,25 @@ def build_alpha(world: World) -> Alpha:
         key=a.api_key,
         json_body={"entries": {"ALPHA-CODE": {"name": "Alpha Secret Income"}}},
     )
+    # Summarized mode: a charge posted into a journal entry of October (then A goes back to full mode).
+    world.ok(
+        "PUT",
+        "/v1/mappings/billing_codes",
+        key=a.api_key,
+        json_body={"entries": {"ALPHA-CODE": {"name": "Alpha Secret Income"}, "ALPHA-POSTED": {"name": "Services"}}},
+    )
+    summarized = {"mode": "summarized", "journal_debit_account": "Undeposited Funds"}
+    world.ok("PATCH", "/v1/tenant/settings", key=a.api_key, json_body=summarized)
+    world.ok(
+        "POST",
+        "/v1/charges",
+        key=a.api_key,
+        json_body={"id": "alpha-charge-1", "date": "2026-10-05", "amount": "370.35", "billing_code": "ALPHA-POSTED"},
+    )
+    world.ok("POST", "/v1/journal-entries/post", key=a.api_key, json_body={"period": "2026-10"})
+    world.drain()
+    assert world.ok("GET", "/v1/charges/alpha-charge-1", key=a.api_key)["state"] == "synced"
+    world.ok("PATCH", "/v1/tenant/settings", key=a.api_key, json_body={"mode": "full"})
     sync = world.ok("POST", "/v1/sync", key=a.api_key, json_body={"kinds": ["customers"]})
     world.drain()
     transfers = world.ok("GET", "/v1/transfers", key=a.api_key)["items"]
@@ -331,6 +362,8 @@ def build_alpha(world: World) -> Alpha:
         "alpha-backoffice",
         "Alpha Queued Desktop Customer",
         "Alpha Secret Income",
+        "ALPHA-POSTED",
+        "alpha-charge-1",
         connector["connector_id"],
         sync["sync_id"],
         *(t["transfer_id"] for t in transfers),
@@ -352,6 +385,8 @@ def build_alpha(world: World) -> Alpha:
         timesheet="alpha-ts-1",
         expense_report="alpha-exp-1",
         purchase_order="alpha-po-1",
+        charge="alpha-charge-1",
+        period="2026-10",
         issue_id="customers:alpha-cust-2",
         issue_candidate=str(issues[0]["candidates"][0]["quickbooks_id"]),
         sync_id=sync["sync_id"],
@@ -396,6 +431,8 @@ def alpha_state(scene: Scene) -> dict[str, Any]:
             "/v1/mappings",
             "/v1/transfers",
             f"/v1/sync/{a.sync_id}",
+            f"/v1/charges/{a.charge}",
+            f"/v1/journal-entries/{a.period}",
             *(f"/v1/{kind}/{getattr(a, kind[:-1])}" for kind in ("customers", "items", "invoices", "payments")),
         )
     }

@@ -129,6 +129,21 @@ def test_scheduled_handlers_visit_active_tenants_and_record_each_run(folder: str
     assert run is not None and run.runs == 2 and run.last_finished_at and run.last_outcome["ok"] is True
 
 
+def test_summarizer_counts_summarized_tenants_and_queues_runs_only_where_quickbooks_is_connected() -> None:
+    store = MemoryStore()
+    set_store(store)
+    for tenant_id, status in (("t_a", "active"), ("t_b", "active"), ("t_c", "inactive")):
+        add_tenant(store, tenant_id, status)
+    for tenant_id in ("t_a", "t_c"):
+        tenant = store.tenants.get(tenant_id)
+        assert tenant is not None
+        tenant.settings["mode"] = "summarized"
+        store.tenants.update(tenant)
+    result = load_function_module("summarizer").handler(scheduled_event(), lambda_context("summarizer", 120))
+    assert result["schedule"] == "summarizer" and result["ok"] is True
+    assert result["summarized_tenants"] == 1 and result["runs_queued"] == 0  # t_a has no QuickBooks yet
+
+
 def test_sweeper_without_a_dead_letter_queue_says_so() -> None:
     set_store(MemoryStore())
     result = load_function_module("job_sweeper").handler(scheduled_event(), lambda_context("job_sweeper", 120))

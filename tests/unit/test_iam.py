@@ -23,6 +23,7 @@ FUNCTION_ROLES = {
     "ReconcilerFunction": "ReconcilerRole",
     "TokenRefresherFunction": "TokenRefresherRole",
     "JobSweeperFunction": "JobSweeperRole",
+    "SummarizerFunction": "SummarizerRole",
 }
 
 # What each function may touch (logical ids), from its code: the API stores tokens, reads both secrets and queues
@@ -35,6 +36,7 @@ EXPECTED_RESOURCES = {
     "ReconcilerFunction": COMMON | {"ReconcilerLogGroup", "TransferQueue", "TokenKey", "QboClientSecret"},
     "TokenRefresherFunction": COMMON | {"TokenRefresherLogGroup", "TokenKey", "QboClientSecret"},
     "JobSweeperFunction": COMMON | {"JobSweeperLogGroup", "TransferQueue", "TransferDeadLetterQueue"},
+    "SummarizerFunction": COMMON | {"SummarizerLogGroup", "TransferQueue"},
 }
 
 # Actions AWS authorizes only against Resource "*" (no resource-level permissions exist for them).

@@ -32,6 +32,7 @@ def test_every_function_points_at_a_real_handler() -> None:
         "ReconcilerFunction",
         "TokenRefresherFunction",
         "JobSweeperFunction",
+        "SummarizerFunction",
     } <= set(functions)
     for name, resource in functions.items():
         props = resource["Properties"]

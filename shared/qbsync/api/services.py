@@ -23,6 +23,7 @@ from qbsync.store.factory import get_store
 from qbsync.store.ports import Job, Store
 from qbsync.sync.ingest import BulkSyncService, IngestService, IssueService
 from qbsync.sync.inventory import InventorySync
+from qbsync.sync.journal import JournalService
 from qbsync.sync.reconcile import QboReconciler
 from qbsync.sync.reconcile_desktop import DesktopReconciler
 from qbsync.sync.worker import SyncWorker
@@ -50,6 +51,7 @@ class Services:
     desktop_reconciler: DesktopReconciler
     inventory: InventorySync
     console: ConsoleSessions
+    journal: JournalService
     mappings: MappingService
 
     @classmethod
@@ -80,6 +82,8 @@ class Services:
             inventory.on_query_result(job, result)
 
         tenants = TenantService(store.tenants, key_cache_seconds=settings.api_key_cache_seconds)
+        journal = JournalService(store, queue, events, client_factory=sync.client_factory, jobs=sync.jobs)
+        sync.job_listeners.append(journal.job_finished)
         return cls(
             settings=settings,
             store=store,
@@ -108,6 +112,7 @@ class Services:
             inventory=inventory,
             console=ConsoleSessions(store, tenants, minutes=settings.console_session_minutes),
             mappings=MappingService(store),
+            journal=journal,
         )
 
 

@@ -650,7 +650,14 @@ def _build(job: Job, version: QbxmlVersion, session: str) -> etree._Element:
     return job_kind(job.kind).build(job, version, session)
 
 
+#: Transfers whose QuickBooks names all come from the mappings and settings (summarized journal entries): QuickBooks
+#: not knowing a name there is a configuration issue to fix in the mappings, not an error of a record.
+CONFIGURED_TRANSFERS = frozenset({"journal_entries"})
+
+
 def _configuration_issue(job: Job, result: QbxmlResult) -> bool:
+    if job.transfer_type in CONFIGURED_TRANSFERS and result.status_class is StatusClass.MISSING_REFERENCE:
+        return True
     answered = replace(job, result={"status_code": result.status_code, "message": result.status_message})
     return is_configuration_issue(answered)
 

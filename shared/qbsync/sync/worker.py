@@ -149,6 +149,8 @@ class SyncWorker:
         self.jobs = jobs or JobService(store)
         self.matcher = DesktopMatcher(store, self.jobs)
         self.transfers = desktop_transfers.DesktopTransfers(store)
+        # Other writers of Desktop jobs (summarized journal entries…): each says True when the job was its own.
+        self.job_listeners: list[Callable[[Job], bool]] = []
 
     # --- entry point ----------------------------------------------------------------------------------------
 
@@ -580,6 +582,8 @@ class SyncWorker:
             return
         if (job.source_ref or "").startswith(REFRESH_REF):
             self._edit_sequence_read(job, job.source_ref or "")
+            return
+        if any(listener(job) for listener in self.job_listeners):
             return
         parsed = _parse_job_ref(job.source_ref or "")
         if parsed is None:
