@@ -853,3 +853,22 @@ def test_qbo_json_writes_decimals_as_exact_numbers() -> None:
         qbo_json({"PrivateNote": "a\x00b"})
     with pytest.raises(MappingError):
         qbo_json({"Amount": Decimal("NaN")})
+
+
+def test_names_cut_without_a_sku_stay_distinct_and_deterministic(xsd: None) -> None:
+    """S6: with no {sku} in the template, shortening adds a hash of the whole name, so two long names that share
+    their first 26 characters do not collide in QuickBooks (3100), and the same item always gets the same name."""
+    s = settings(item_name_template="{name}", income_account="X")
+    first = item(name="Managed backup for servers - standard tier")
+    second = item(name="Managed backup for servers - premium tier")
+    a, b = qbd_item_name(first, s), qbd_item_name(second, s)
+    assert len(a) == len(b) == 31 and a != b
+    assert a.startswith("Managed backup for servers") and a[-5] == "~"
+    assert qbd_item_name(first, s) == a  # deterministic
+    assert qbd_item_name(item(name="Short name"), s) == "Short name"  # nothing cut: no suffix
+    assert qbd_item_name(item(name="x" * 31), s) == "x" * 31  # fits exactly: no suffix
+    assert_valid(build_item_add("i1", qbd_item(first, s)))
+    long_online = qbo_item_name(
+        item(name="N" * 60, description="D" * 60), settings(item_name_template="{name} {description}")
+    )
+    assert len(long_online) == 100 and long_online[-5] == "~" and long_online.startswith("N" * 60 + " D")

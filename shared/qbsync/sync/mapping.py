@@ -19,6 +19,8 @@ Rules shared by both (FEATURES S2-S6):
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import string
 import unicodedata
@@ -209,6 +211,7 @@ def discount_description(inv: SourceInvoice) -> str | None:
 
 #: Order in which placeholder values are shortened when a rendered item name is too long. ``{sku}`` is never cut.
 CUT_ORDER = ("description", "name", "code")
+HASH_SUFFIX_LENGTH = 4  # base32: about a million values, and the names' own text differs too
 _SPACES = re.compile(r"\s+")
 _TRAILING = " -_.,;/|(["
 
@@ -229,8 +232,11 @@ def render_item_name(
     **Length rule.** When the name is too long, ``{description}``, then ``{name}``, then ``{code}`` are cut from
     their end (trailing separators dropped; a value cut away entirely also drops the separator before it) until
     it fits. The literal text and ``{sku}`` are never cut: the SKU
-    keeps names unique and is how items are matched (T2). If the literal text and SKU alone exceed the limit, the
-    name is refused (:class:`MappingError` on ``item_name_template``).
+    keeps names unique and is how items are matched (T2). A template without ``{sku}`` has nothing unique to keep,
+    so a name that had to be cut ends in ``~`` and four characters of a hash of the whole uncut name: two long
+    names sharing their first characters still get different, and always the same, QuickBooks names. If the
+    literal text and SKU alone exceed the limit, the name is refused (:class:`MappingError` on
+    ``item_name_template``).
     """
 
     def norm(text: str) -> str:
@@ -259,17 +265,25 @@ def render_item_name(
         return _SPACES.sub(" ", "".join(out)).strip()
 
     name = render()
+    full = name
+    suffix = ""
+    if len(name) > limit and "sku" not in values:
+        digest = base64.b32encode(hashlib.sha256(full.encode()).digest()).decode()
+        suffix = "~" + digest[:HASH_SUFFIX_LENGTH]
+    room = limit - len(suffix)
     for field_name in CUT_ORDER:
-        if len(name) <= limit:
+        if len(name) <= room:
             break
         if field_name not in values:
             continue
         uses = sum(1 for _lit, f in parts if f == field_name)
-        excess = len(name) - limit
+        excess = len(name) - room
         cut = -(-excess // uses)  # ceil: each occurrence loses the same amount
         kept = values[field_name][: max(0, len(values[field_name]) - cut)].rstrip(_TRAILING)
         values[field_name] = kept
         name = render()
+    if suffix and len(name) <= room:
+        name = name.rstrip(_TRAILING) + suffix
     if len(name) > limit:
         raise MappingError(
             "item_name_template",
