@@ -576,6 +576,54 @@ def build_invoice_mod(
     return rq
 
 
+def _txn_query(
+    rq: etree._Element,
+    *,
+    txn_ids: Sequence[str],
+    ref_numbers: Sequence[str],
+    ref_number_limit: int,
+    other_filters: bool,
+    max_returned: int | None,
+    modified_from: datetime | None,
+    modified_to: datetime | None,
+    txn_date_from: date | None,
+    txn_date_to: date | None,
+    customer: RefLike | None,
+) -> None:
+    """The selection every transaction query shares (qbXML's ``TxnQuery`` group): TxnID(s) | RefNumber(s) |
+    filters (``other_filters``: the query's own, e.g. PaidStatus), where the date filter is the modified range *or*
+    the transaction-date range."""
+    filters = other_filters or any(
+        v is not None for v in (max_returned, modified_from, modified_to, txn_date_from, txn_date_to, customer)
+    )
+    _one_selector(TxnID=list(txn_ids), RefNumber=list(ref_numbers), filters=filters)
+    modified = modified_from is not None or modified_to is not None
+    by_date = txn_date_from is not None or txn_date_to is not None
+    _one_selector(ModifiedDateRangeFilter=modified, TxnDateRangeFilter=by_date)
+    for txn_id in txn_ids:
+        _el(rq, "TxnID", check_id("TxnID", txn_id))
+    for ref in ref_numbers:
+        _text(rq, "RefNumber", ref, ref_number_limit)
+    _max_returned(rq, max_returned)
+    if modified:
+        node = _el(rq, "ModifiedDateRangeFilter")
+        if modified_from is not None:
+            _el(node, "FromModifiedDate", format_datetime("FromModifiedDate", modified_from))
+        if modified_to is not None:
+            _el(node, "ToModifiedDate", format_datetime("ToModifiedDate", modified_to))
+    elif by_date:
+        node = _el(rq, "TxnDateRangeFilter")
+        _date(node, "FromTxnDate", txn_date_from, path="TxnDateRangeFilter/")
+        _date(node, "ToTxnDate", txn_date_to, path="TxnDateRangeFilter/")
+    if customer is not None:
+        entity = Ref(full_name=customer) if isinstance(customer, str) else customer
+        node = _el(rq, "EntityFilter")
+        if entity.list_id:
+            _el(node, "ListID", check_id("EntityFilter/ListID", entity.list_id))
+        else:
+            _text(node, "FullName", entity.full_name, 209, path="EntityFilter/")
+
+
 def build_invoice_query(
     request_id: str,
     *,
@@ -596,38 +644,20 @@ def build_invoice_query(
     owner_ids: Sequence[str] = (),
 ) -> etree._Element:
     """InvoiceQuery by TxnID(s) | RefNumber(s) | filters (modified range *or* txn-date range, customer, PaidStatus)."""
-    filters = any(
-        v is not None
-        for v in (max_returned, modified_from, modified_to, txn_date_from, txn_date_to, customer, paid_status)
-    )
-    _one_selector(TxnID=list(txn_ids), RefNumber=list(ref_numbers), filters=filters)
-    modified = modified_from is not None or modified_to is not None
-    _one_selector(
-        ModifiedDateRangeFilter=modified, TxnDateRangeFilter=txn_date_from is not None or txn_date_to is not None
-    )
     rq = _rq("InvoiceQueryRq", request_id, **_iterator_attrs(iterator, iterator_id))
-    for txn_id in txn_ids:
-        _el(rq, "TxnID", check_id("TxnID", txn_id))
-    for ref in ref_numbers:
-        _text(rq, "RefNumber", ref, 11)
-    _max_returned(rq, max_returned)
-    if modified:
-        node = _el(rq, "ModifiedDateRangeFilter")
-        if modified_from is not None:
-            _el(node, "FromModifiedDate", format_datetime("FromModifiedDate", modified_from))
-        if modified_to is not None:
-            _el(node, "ToModifiedDate", format_datetime("ToModifiedDate", modified_to))
-    elif txn_date_from is not None or txn_date_to is not None:
-        node = _el(rq, "TxnDateRangeFilter")
-        _date(node, "FromTxnDate", txn_date_from, path="TxnDateRangeFilter/")
-        _date(node, "ToTxnDate", txn_date_to, path="TxnDateRangeFilter/")
-    if customer is not None:
-        entity = Ref(full_name=customer) if isinstance(customer, str) else customer
-        node = _el(rq, "EntityFilter")
-        if entity.list_id:
-            _el(node, "ListID", check_id("EntityFilter/ListID", entity.list_id))
-        else:
-            _text(node, "FullName", entity.full_name, 209, path="EntityFilter/")
+    _txn_query(
+        rq,
+        txn_ids=txn_ids,
+        ref_numbers=ref_numbers,
+        ref_number_limit=11,
+        other_filters=paid_status is not None,
+        max_returned=max_returned,
+        modified_from=modified_from,
+        modified_to=modified_to,
+        txn_date_from=txn_date_from,
+        txn_date_to=txn_date_to,
+        customer=customer,
+    )
     if paid_status is not None:
         if paid_status not in ("All", "PaidOnly", "NotPaidOnly"):
             raise QbxmlFieldError("PaidStatus", f"{paid_status!r} is not All, PaidOnly or NotPaidOnly")
@@ -688,37 +718,20 @@ def build_receive_payment_query(
 ) -> etree._Element:
     """ReceivePaymentQuery (the ``TxnQuery`` group) by TxnID(s) | RefNumber(s) | filters (modified range *or*
     txn-date range, customer). Each ReceivePaymentRet lists the invoices it pays (``AppliedToTxnRet``)."""
-    filters = any(
-        v is not None for v in (max_returned, modified_from, modified_to, txn_date_from, txn_date_to, customer)
-    )
-    _one_selector(TxnID=list(txn_ids), RefNumber=list(ref_numbers), filters=filters)
-    modified = modified_from is not None or modified_to is not None
-    _one_selector(
-        ModifiedDateRangeFilter=modified, TxnDateRangeFilter=txn_date_from is not None or txn_date_to is not None
-    )
     rq = _rq("ReceivePaymentQueryRq", request_id, **_iterator_attrs(iterator, iterator_id))
-    for txn_id in txn_ids:
-        _el(rq, "TxnID", check_id("TxnID", txn_id))
-    for ref in ref_numbers:
-        _text(rq, "RefNumber", ref, 20)
-    _max_returned(rq, max_returned)
-    if modified:
-        node = _el(rq, "ModifiedDateRangeFilter")
-        if modified_from is not None:
-            _el(node, "FromModifiedDate", format_datetime("FromModifiedDate", modified_from))
-        if modified_to is not None:
-            _el(node, "ToModifiedDate", format_datetime("ToModifiedDate", modified_to))
-    elif txn_date_from is not None or txn_date_to is not None:
-        node = _el(rq, "TxnDateRangeFilter")
-        _date(node, "FromTxnDate", txn_date_from, path="TxnDateRangeFilter/")
-        _date(node, "ToTxnDate", txn_date_to, path="TxnDateRangeFilter/")
-    if customer is not None:
-        entity = Ref(full_name=customer) if isinstance(customer, str) else customer
-        node = _el(rq, "EntityFilter")
-        if entity.list_id:
-            _el(node, "ListID", check_id("EntityFilter/ListID", entity.list_id))
-        else:
-            _text(node, "FullName", entity.full_name, 209, path="EntityFilter/")
+    _txn_query(
+        rq,
+        txn_ids=txn_ids,
+        ref_numbers=ref_numbers,
+        ref_number_limit=20,
+        other_filters=False,
+        max_returned=max_returned,
+        modified_from=modified_from,
+        modified_to=modified_to,
+        txn_date_from=txn_date_from,
+        txn_date_to=txn_date_to,
+        customer=customer,
+    )
     _bool(rq, "IncludeLineItems", include_line_items)
     _tail(rq, include_ret_elements, owner_ids)
     return rq

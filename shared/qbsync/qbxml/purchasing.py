@@ -15,6 +15,7 @@ from decimal import Decimal
 from lxml import etree
 
 from qbsync.qbxml.builders import (
+    ActiveStatus,
     IteratorMode,
     _amount,
     _date,
@@ -218,7 +219,7 @@ def build_item_inventory_query(
     list_ids: Sequence[str] = (),
     full_names: Sequence[str] = (),
     max_returned: int | None = None,
-    active_status: str | None = None,
+    active_status: ActiveStatus | None = None,
     from_modified: datetime | None = None,
     iterator: IteratorMode | None = None,
     iterator_id: str | None = None,
@@ -232,7 +233,7 @@ def build_item_inventory_query(
         full_names=full_names,
         full_name_limit=159,
         max_returned=max_returned,
-        active_status=active_status,  # type: ignore[arg-type]
+        active_status=active_status,
         from_modified=from_modified,
         to_modified=None,
         name_filter=None,
