@@ -13,7 +13,7 @@ import json
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, StringConstraints, ValidationError
 
@@ -28,6 +28,7 @@ from qbsync.tenancy import settings_of
 from qbsync.transfers import TransferMessage
 
 MAX_RECORDS_PER_POST = 500
+R = TypeVar("R", bound=SourceRecord)
 RECORD_STATES = ("pending", "synced", "waiting", "blocked", "failed")
 
 
@@ -74,14 +75,19 @@ def content_hash(payload: dict[str, Any]) -> str:
 
 def validate_records(kind: str, body: Any) -> list[SourceRecord]:
     """One object or a list of them; every error names the record's index and field."""
-    model = RECORD_MODELS[kind]
+    return validate_list(RECORD_MODELS[kind], body, noun="record")
+
+
+def validate_list(model: type[R], body: Any, *, noun: str) -> list[R]:
+    """A POST body of one ``model`` or a list of up to ``MAX_RECORDS_PER_POST``: every bad field is named with the
+    record's index in front, and one id twice in the list is refused."""
     items = body if isinstance(body, list) else [body]
     if not items:
-        raise ValidationFailed([FieldError("body", "send one record or a non-empty list")])
+        raise ValidationFailed([FieldError("body", f"send one {noun} or a non-empty list")])
     if len(items) > MAX_RECORDS_PER_POST:
-        raise ValidationFailed([FieldError("body", f"at most {MAX_RECORDS_PER_POST} records per request")])
+        raise ValidationFailed([FieldError("body", f"at most {MAX_RECORDS_PER_POST} {noun}s per request")])
     errors: list[FieldError] = []
-    records: list[SourceRecord] = []
+    records: list[R] = []
     seen: set[str] = set()
     for index, item in enumerate(items):
         prefix = str(index) if isinstance(body, list) else ""

@@ -29,12 +29,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from qbsync.clock import Clock, SystemClock, iso
 from qbsync.errors import AlreadyExists, ConcurrentModification, Conflict, FieldError, NotFound, ValidationFailed
 from qbsync.events import EventPublisher
-from qbsync.models import StrictModel, TenantSettings, field_errors
+from qbsync.models import StrictModel, TenantSettings
 from qbsync.qbo import errors as qbo_errors
 from qbsync.qbo.requestids import request_id
 from qbsync.qbo.tokens import NeedsReauth, NotConnected
@@ -43,7 +43,7 @@ from qbsync.qbxml.records import JournalEntry, JournalLine, Ref
 from qbsync.queue import TransferQueue
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, Tenant, TransferRecord, TransferStatus
 from qbsync.sync.desktop_transfers import CONFIG_EVENT, DesktopTransfers
-from qbsync.sync.ingest import MAX_RECORDS_PER_POST, Accepted, AcceptedList, Router, content_hash
+from qbsync.sync.ingest import Accepted, AcceptedList, Router, content_hash, validate_list
 from qbsync.sync.summarize import (
     ZERO,
     EntryLine,
@@ -243,7 +243,7 @@ class JournalService:
                 "Charges are summarized into journal entries only in summarized mode; switch with "
                 'PATCH /v1/tenant/settings {"mode": "summarized"} (full mode takes invoices instead).'
             )
-        charges = _validate(body)
+        charges = validate_list(SourceCharge, body, noun="charge")
         tenant_id = tenant.tenant_id
         existing = self.store.records.get_many(tenant_id, CHARGES, [c.id for c in charges])
         answers = []
@@ -949,31 +949,6 @@ class _Result:
     marked: int = 0
     again: bool = False  # something was confirmed: look at the period again (mark charges, adjust)
     unfinished: bool = False  # out of time while marking its charges
-
-
-def _validate(body: Any) -> list[SourceCharge]:
-    items = body if isinstance(body, list) else [body]
-    if not items:
-        raise ValidationFailed([FieldError("body", "send one charge or a non-empty list")])
-    if len(items) > MAX_RECORDS_PER_POST:
-        raise ValidationFailed([FieldError("body", f"at most {MAX_RECORDS_PER_POST} charges per request")])
-    errors: list[FieldError] = []
-    charges: list[SourceCharge] = []
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        prefix = str(index) if isinstance(body, list) else ""
-        try:
-            charge = SourceCharge.model_validate(item)
-        except ValidationError as exc:
-            errors += field_errors(exc, prefix)
-            continue
-        if charge.id in seen:
-            errors.append(FieldError(f"{prefix}.id" if prefix else "id", f"{charge.id!r} appears twice"))
-        seen.add(charge.id)
-        charges.append(charge)
-    if errors:
-        raise ValidationFailed(errors)
-    return charges
 
 
 def _attempt(posting: dict[str, Any]) -> str:
