@@ -120,6 +120,19 @@ class Resolver:
             )
         return Ref(full_name=found.name), str(found.type)
 
+    def credit_card_account(self) -> str:
+        """The account an expense report ``paid_with: credit_card`` posts to (a setting, not a mapping)."""
+        card = self.settings.expense_credit_card_account
+        if card is None:
+            raise ConfigurationIssue(
+                "setting_missing",
+                "paid_with: credit_card needs the credit card account the company card posts to",
+                'Set it: PATCH /v1/tenant/settings {"expense_credit_card_account": "<QuickBooks account>"}, then '
+                "re-sync.",
+                setting="expense_credit_card_account",
+            )
+        return card
+
     def klass(self, line_of_business: str | None, field: str) -> Ref | None:
         if line_of_business is None or not self.settings.use_classes:
             return None
@@ -174,15 +187,7 @@ def expense_report(
         )
     memo = mapping._qbd_text("memo", report.memo, 4095, multiline=True) if report.memo else None
     if report.paid_with == "credit_card":
-        card = resolve.settings.expense_credit_card_account
-        if card is None:
-            raise ConfigurationIssue(
-                "setting_missing",
-                "paid_with: credit_card needs the credit card account the company card posts to",
-                'Set it: PATCH /v1/tenant/settings {"expense_credit_card_account": "<QuickBooks account>"}, then '
-                "re-sync.",
-                setting="expense_credit_card_account",
-            )
+        card = resolve.credit_card_account()
         payee, _ = resolve.resource(report.resource_id, "resource_id")
         charge = CreditCardCharge(
             account=Ref(full_name=card),

@@ -128,15 +128,7 @@ def expense(report: SourceExpenseReport, look: QboLookup, *, customers: Mapping[
         body["PrivateNote"] = mapping._qbo_text("memo", report.memo, mapping.QBO_PRIVATE_NOTE_LIMIT)
     settings = look.resolve.settings
     if report.paid_with == "credit_card":
-        card = settings.expense_credit_card_account
-        if card is None:
-            raise ConfigurationIssue(
-                "setting_missing",
-                "paid_with: credit_card needs the credit card account the company card posts to",
-                'Set it: PATCH /v1/tenant/settings {"expense_credit_card_account": "<QuickBooks account>"}, then '
-                "re-sync.",
-                setting="expense_credit_card_account",
-            )
+        card = look.resolve.credit_card_account()
         entity, payee = look.resource(report.resource_id, "resource_id")
         body.update(
             {
