@@ -106,6 +106,17 @@ def validate_list(model: type[R], body: Any, *, noun: str) -> list[R]:
     return records
 
 
+def all_records(store: Store, tenant_id: str, kind: str) -> Iterator[SyncRecord]:
+    """Every record of one kind of a tenant, a page of 500 at a time (bounded: 50 million records)."""
+    cursor: str | None = None
+    for _ in range(100_000):
+        page = store.records.list(tenant_id, kind, limit=500, cursor=cursor)
+        yield from page.items
+        cursor = page.cursor
+        if cursor is None:
+            return
+
+
 class Router:
     """Which QuickBooks a tenant's record goes to."""
 
@@ -571,7 +582,7 @@ class BulkSyncService:
         started_at = iso(self.clock.now())
         queued = 0
         for kind in request.kinds:
-            for record in self._all(tenant.tenant_id, kind):
+            for record in all_records(self.store, tenant.tenant_id, kind):
                 if record.state != "synced" and self.resend(record) is not None:
                     queued += 1
         run = {"started_at": started_at, "kinds": list(request.kinds), "queued": queued}
@@ -585,7 +596,7 @@ class BulkSyncService:
         by_kind: dict[str, dict[str, int]] = {}
         for kind in run["kinds"]:
             counts = {"done": 0, "failed": 0, "waiting": 0, "remaining": 0}
-            for record in self._all(tenant.tenant_id, kind):
+            for record in all_records(self.store, tenant.tenant_id, kind):
                 bucket = {"synced": "done", "failed": "failed", "blocked": "failed", "waiting": "waiting"}
                 counts[bucket.get(record.state, "remaining")] += 1
             by_kind[kind] = counts
@@ -630,12 +641,3 @@ class BulkSyncService:
         )
         self.ingest.enqueue(updated)
         return updated
-
-    def _all(self, tenant_id: str, kind: str) -> Iterator[SyncRecord]:
-        cursor = None
-        for _ in range(100_000):
-            page = self.store.records.list(tenant_id, kind, limit=500, cursor=cursor)
-            yield from page.items
-            cursor = page.cursor
-            if cursor is None:
-                return

@@ -12,7 +12,6 @@ last seen: a change is stored (records of kind ``inventory``, keyed by the Quick
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -24,6 +23,7 @@ from qbsync.models import StrictModel
 from qbsync.qbwc.jobs import ItemInventoryQuery, JobService
 from qbsync.qbxml import QbxmlResult, RetRecord
 from qbsync.store.ports import Connector, Job, Store, SyncRecord, Tenant
+from qbsync.sync.ingest import all_records
 
 KIND = "inventory"  # records of this kind hold the quantities last read (source id = QuickBooks ListID)
 REF_PREFIX = "inventory:"
@@ -119,7 +119,7 @@ class InventorySync:
         return self.clock.now()
 
     def _has_purchase_orders(self, tenant_id: str, target: str) -> bool:
-        return any(r.target == target and r.qb_id for r in self._records(tenant_id, "purchase_orders"))
+        return any(r.target == target and r.qb_id for r in all_records(self.store, tenant_id, "purchase_orders"))
 
     # --- the conversation side ------------------------------------------------------------------------------
 
@@ -194,18 +194,9 @@ class InventorySync:
         """QuickBooks ListID → the source item linked to it on this connector."""
         return {
             str(r.qb_id): r.source_id
-            for r in self._records(tenant_id, "items")
+            for r in all_records(self.store, tenant_id, "items")
             if r.target == target and r.qb_id in list_ids
         }
-
-    def _records(self, tenant_id: str, kind: str) -> Iterator[SyncRecord]:
-        cursor: str | None = None
-        for _ in range(100_000):
-            page = self.store.records.list(tenant_id, kind, limit=500, cursor=cursor)
-            yield from page.items
-            cursor = page.cursor
-            if cursor is None:
-                return
 
     # --- the API --------------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -43,7 +43,7 @@ from qbsync.qbxml.records import JournalEntry, JournalLine, Ref
 from qbsync.queue import TransferQueue
 from qbsync.store.ports import Job, Store, SyncRecord, SyncState, Tenant, TransferRecord, TransferStatus
 from qbsync.sync.desktop_transfers import CONFIG_EVENT, DesktopTransfers
-from qbsync.sync.ingest import Accepted, AcceptedList, Router, content_hash, validate_list
+from qbsync.sync.ingest import Accepted, AcceptedList, Router, all_records, content_hash, validate_list
 from qbsync.sync.summarize import (
     ZERO,
     EntryLine,
@@ -418,7 +418,7 @@ class JournalService:
         assign = self._assigner(settings, periods)
         by_period: dict[str, list[tuple[SyncRecord, SourceCharge]]] = {}
         known: dict[str, Period] = {key: parse_period(key) for key in periods}
-        for stored in self._all(tenant_id, CHARGES):
+        for stored in all_records(self.store, tenant_id, CHARGES):
             charge = SourceCharge.model_validate(stored.payload)
             period = assign(charge.date)
             known.setdefault(period.key, period)
@@ -920,7 +920,7 @@ class JournalService:
         )
 
     def _periods(self, tenant_id: str) -> dict[str, SyncRecord]:
-        return {r.source_id: r for r in self._all(tenant_id, PERIODS)}
+        return {r.source_id: r for r in all_records(self.store, tenant_id, PERIODS)}
 
     @staticmethod
     def _assigner(settings: TenantSettings, periods: dict[str, SyncRecord]) -> PeriodAssigner:
@@ -930,15 +930,6 @@ class JournalService:
             (r for r in periods.values() if r.payload.get("postings")), key=lambda r: (r.created_at, r.source_id)
         )
         return PeriodAssigner(settings.summarized_period, [parse_period(r.source_id) for r in recorded])
-
-    def _all(self, tenant_id: str, kind: str) -> Iterator[SyncRecord]:
-        cursor = None
-        for _ in range(100_000):
-            page = self.store.records.list(tenant_id, kind, limit=500, cursor=cursor)
-            yield from page.items
-            cursor = page.cursor
-            if cursor is None:
-                return
 
 
 @dataclass
